@@ -1,0 +1,27 @@
+"""layerscope: static architecture analysis for PyTorch.
+
+Trace a model's forward pass on meta tensors (no weights touched, no memory allocated), record a layer
+graph of modules and functional ops, and analyze it: shapes with their formulas, parameters, MACs/FLOPs,
+activation memory, receptive fields, and shape bugs explained.
+
+>>> import torchvision, layerscope
+>>> report = layerscope.analyze(torchvision.models.resnet18(), input_size=224)
+>>> report.total_params
+11689512
+"""
+
+from .api import analyze
+from .diagnostics import Diagnostic
+from .errors import (ConfigError, InputSpecError, LayerscopeError, MissingDependencyError, ModelLoadError,
+                     TraceError)
+from .geometry import explain_output_size, output_size, trace_sizes
+from .graph import Graph, Node, TensorInfo
+from .report import Report
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError", "Diagnostic", "Graph", "InputSpecError", "LayerscopeError", "MissingDependencyError",
+    "ModelLoadError", "Node", "Report", "TensorInfo", "TraceError", "analyze", "explain_output_size",
+    "output_size", "trace_sizes", "__version__",
+]

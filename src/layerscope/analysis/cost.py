@@ -1,0 +1,43 @@
+"""Counting coverage: an op without a rule makes the totals partial, and is named."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..diagnostics import Diagnostic, make
+from ..graph import Graph
+from . import Context
+
+
+def unknown_ops(graph: Graph) -> dict[str, list[str]]:
+    """op name -> the nodes that ran it without a counting rule."""
+    found: dict[str, list[str]] = {}
+    for node in graph:
+        for op in node.unknown_ops:
+            found.setdefault(op, []).append(node.name)
+    return found
+
+
+def analyze_coverage(ctx: Context) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    missing = unknown_ops(ctx.graph)
+    if missing:
+        parts = []
+        for op, nodes in sorted(missing.items()):
+            where = ", ".join(nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
+            parts.append(f"{op} x{len(nodes)} (in {where})")
+        out.append(make(
+            "LS201", "MACs/FLOPs are partial: no counting rule for " + "; ".join(parts),
+            hint="the totals exclude these ops; add a rule with layerscope.rules.rule(...) or report the op upstream",
+            ops=dict(Counter({op: len(n) for op, n in missing.items()})),
+        ))
+    if ctx.unused_params:
+        names = list(ctx.unused_params)
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        out.append(make(
+            "LS202", f"{len(names)} parameter tensors were not used by this forward pass: {shown}",
+            hint="expected for training-only branches in eval mode (e.g. auxiliary heads); "
+                 "otherwise a layer may be defined but never called",
+            params=names,
+        ))
+    return out

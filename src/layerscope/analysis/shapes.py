@@ -1,0 +1,94 @@
+"""Shapes: the output-size formula of every sliding-window op, checked against the traced shape."""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic, make
+from ..geometry import WindowAxis
+from ..graph import Graph, Node, OpRecord
+from . import Context
+
+_AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def window_ops(node: Node) -> list[OpRecord]:
+    return [o for o in node.ops if o.windows is not None and o.spatial == "window"]
+
+
+def op_formula(op: OpRecord) -> str:
+    """``(224 + 2*3 - 1*(7-1) - 1)//2 + 1 = 112``, or one formula per axis where the axes differ."""
+    assert op.windows is not None
+    formulas = [w.formula for w in op.windows]
+    if len(set(formulas)) == 1:
+        return formulas[0]
+    names = _AXIS_NAMES.get(len(formulas), tuple(f"d{i}" for i in range(len(formulas))))
+    return "; ".join(f"{n}: {f}" for n, f in zip(names, formulas))
+
+
+def node_formula(node: Node) -> str:
+    ops = [o for o in window_ops(node) if o.op != "pad"] or window_ops(node)
+    return " -> ".join(op_formula(o) for o in ops)
+
+
+def analyze_windows(ctx: Context) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for node in ctx.graph:
+        for op in window_ops(node):
+            if op.op == "pad" or not op.outputs:
+                continue
+            windows: tuple[WindowAxis, ...] = op.windows  # type: ignore[assignment]
+            traced = op.outputs[0][-len(windows):]
+            predicted = tuple(w.size_out for w in windows)
+            if tuple(traced) != predicted:
+                out.append(make(
+                    "LS111",
+                    f"{node.name}: {op.op} formula gives {predicted} but PyTorch produced {tuple(traced)} "
+                    f"({op_formula(op)})",
+                    hint="layerscope's rule for this op disagrees with PyTorch; please report it",
+                    module=node.name, source=node.source, node=node.id,
+                ))
+            dropped = [w.dropped for w in windows]
+            if any(dropped):
+                names = _AXIS_NAMES.get(len(windows), tuple(f"d{i}" for i in range(len(windows))))
+                lost = ", ".join(f"{d} px of {n} (size {w.size_in})" for n, d, w in zip(names, dropped, windows) if d)
+                out.append(make(
+                    "LS112",
+                    f"{node.name}: {op.op} with kernel {tuple(w.kernel for w in windows)}, stride "
+                    f"{tuple(w.stride for w in windows)} drops the last {lost}: floor division leaves them "
+                    f"outside every window ({op_formula(op)})",
+                    hint="choose an input size for which (size + 2p - k) is divisible by the stride, or pad",
+                    module=node.name, source=node.source, node=node.id,
+                    dropped=dropped,
+                ))
+    return out
+
+
+def describe_operand(graph: Graph, t) -> str:
+    """``(1, 64, 28, 28) from layer1.0.conv2`` for a TensorInfo."""
+    origin = graph[t.producer].name if t.producer is not None and t.producer < len(graph) else "a constant"
+    return f"{tuple(t.shape)} from {origin}"
+
+
+def analyze_failures(ctx: Context) -> list[Diagnostic]:
+    """A generic LS100 per failure; ``layerscope.analysis.explain`` refines known shape bugs."""
+    try:
+        from .explain import explain_failure
+    except ImportError:  # pragma: no cover
+        explain_failure = None  # type: ignore[assignment]
+    out: list[Diagnostic] = []
+    for i, failure in enumerate(ctx.failures):
+        diag = explain_failure(ctx.graph, failure) if explain_failure is not None else None
+        if diag is None:
+            operands = "; ".join(describe_operand(ctx.graph, t) for t in failure.operands)
+            where = f" in {failure.module}" if failure.module else ""
+            diag = make(
+                "LS100",
+                f"{failure.op}{where} failed: {failure.message.splitlines()[0] if failure.message else failure.exception}"
+                + (f" (operands: {operands})" if operands else ""),
+                hint="see the table up to this layer for the shapes that reached it",
+                module=failure.module, source=failure.source,
+            )
+        if i > 0:
+            diag = make(diag.code, diag.message, hint=diag.hint, module=diag.module, source=diag.source,
+                        node=diag.node, severity=diag.severity, follows_error=True, **dict(diag.data))
+        out.append(diag)
+    return out

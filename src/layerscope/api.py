@@ -1,0 +1,77 @@
+"""``analyze``: trace once, run the analyzers, return a :class:`Report`."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from .analysis import Context, run_analyzers
+from .diagnostics import Diagnostic
+from .errors import InputSpecError, TraceError
+from .report import Report
+
+
+def analyze(
+    model: Any,
+    input_size: Any = None,
+    *,
+    inputs: Any = None,
+    kwargs: dict[str, Any] | None = None,
+    batch_size: int | None = None,
+    dtype: Any = None,
+    mode: Literal["eval", "train"] = "eval",
+    strict: bool = False,
+    recover: bool = True,
+) -> Report:
+    """Trace ``model``'s forward pass on meta tensors and analyze it.
+
+    ``input_size``: an int ``s`` (one ``(1, 3, s, s)`` image batch), a shape without batch ``(C, H, W)`` or
+    with it ``(N, C, H, W)``, or a list of shapes for several inputs. Or ``inputs=`` example tensors (real or
+    meta, nested tuples/dicts) and ``kwargs=`` keyword inputs. The model itself is never modified and no
+    weight or activation memory is allocated.
+
+    A forward that fails on shapes still returns a Report (``report.ok`` is False) with every layer up to the
+    failure; ``strict=True`` raises :class:`~layerscope.errors.TraceError` carrying the diagnostic instead.
+
+    >>> import torch, layerscope
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 7, stride=2, padding=3), torch.nn.ReLU())
+    >>> report = layerscope.analyze(net, input_size=224)
+    >>> report.table.loc[0, "output_shape"], report.table.loc[0, "formula"]
+    ((1, 16, 112, 112), '(224 + 2*3 - 1*(7-1) - 1)//2 + 1 = 112')
+    """
+    import torch
+
+    from .tracing import Tracer, make_inputs
+
+    if not isinstance(model, torch.nn.Module):
+        raise InputSpecError(f"model must be a torch.nn.Module, not {type(model).__name__}",
+                             hint="pass the module instance, e.g. analyze(MyNet(), input_size=224)", code="LS917")
+    if mode not in ("eval", "train"):
+        raise InputSpecError(f"mode must be 'eval' or 'train', not {mode!r}", hint="use mode='train' to include "
+                             "training-only branches", code="LS918")
+    args, kw = make_inputs(input_size, inputs, kwargs, batch_size, dtype)
+    recover_fn = None
+    if recover:
+        try:
+            from .analysis.recover import recover as recover_fn  # type: ignore[no-redef]
+        except ImportError:
+            recover_fn = None
+    result = Tracer(model, mode=mode, recover=recover_fn).run(args, kw)
+    ctx = Context(result.graph, tuple(result_failures(result)), tuple(result.unused_params), mode)
+    diagnostics: list[Diagnostic] = run_analyzers(ctx)
+    report = Report(
+        model=type(model).__name__, layer_graph=result.graph, diagnostics=tuple(diagnostics),
+        total_params=result.total_params, trainable_params=result.trainable_params,
+        param_bytes=result.param_bytes, buffer_bytes=result.buffer_bytes, params_by_dtype=result.params_by_dtype,
+        mode=mode,
+    )
+    if strict and not report.ok:
+        first = report.errors[0]
+        raise TraceError(first.message, hint=first.hint, code="LS932", diagnostic=first)
+    return report
+
+
+def result_failures(result: Any) -> list[Any]:
+    tracer_errors = getattr(result, "errors", None)
+    if tracer_errors:
+        return list(tracer_errors)
+    return [result.failure] if result.failure is not None else []

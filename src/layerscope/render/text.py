@@ -1,0 +1,49 @@
+"""Plain-text rendering for terminals: the per-layer table and the totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._format import human, human_bytes, shape
+
+
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def totals_lines(report: Any) -> list[str]:
+    partial = "" if report.complete else " (partial: ops without a counting rule: " + ", ".join(
+        sorted(report.unknown_ops)) + ")"
+    lines = [
+        f"model: {report.model}  inputs: {', '.join(shape(t.shape) for t in report.inputs)}  mode: {report.mode}",
+        f"params: {report.total_params:,} ({human(report.total_params)}; trainable {report.trainable_params:,}, "
+        f"frozen {report.frozen_params:,})",
+        f"MACs: {report.total_macs:,} ({human(report.total_macs)}){partial}",
+        f"FLOPs: {report.total_flops:,} ({human(report.total_flops)})",
+        f"memory: parameters {human_bytes(report.param_bytes)}, activations {human_bytes(report.activation_bytes)}",
+    ]
+    return lines
+
+
+def report_text(report: Any, *, max_depth: int | None = None, diagnostics: bool = True) -> str:
+    rows = []
+    for r in report.rows():
+        if max_depth is not None and r["depth"] > max_depth:
+            continue
+        rows.append([
+            "  " * max(r["depth"] - 1, 0) + r["name"], r["type"], shape(r["output_shape"]),
+            f"{r['params']:,}", f"{r['macs']:,}" + ("" if r["complete"] else "*"), r["formula"] or "",
+        ])
+    out = [_table(["layer", "type", "output", "params", "MACs", "formula"], rows, {3, 4}), ""]
+    out += totals_lines(report)
+    if diagnostics and report.diagnostics:
+        out.append("")
+        out.append("diagnostics:")
+        for d in report.diagnostics:
+            out.append(f"  {d}")
+    return "\n".join(out)

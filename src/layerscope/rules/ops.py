@@ -1,0 +1,456 @@
+"""The counting rules. Each is a pure function of the call's shapes and arguments.
+
+MAC formulas (torchvision / fvcore convention, bias not counted as a MAC):
+- conv:            out_elements * (C_in / groups) * prod(kernel)
+- conv transpose:  in_elements * (C_out / groups) * prod(kernel)
+- linear:          out_elements * in_features
+- matmul family:   out_elements * contracted_dim
+- attention:       batch * L * S * (E + E_v)      (Q K^T and A V)
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from typing import Any, Sequence
+
+import torch
+
+from ..geometry import WindowAxis, same_padding
+from ._registry import Call, OpCost, rule
+
+
+def _prod(xs: Sequence[int]) -> int:
+    return math.prod(int(x) for x in xs)
+
+
+def _ntuple(v: Any, n: int) -> tuple[int, ...]:
+    if isinstance(v, (list, tuple, torch.Size)):
+        v = tuple(int(x) for x in v)
+        return v * n if len(v) == 1 else v
+    return (int(v),) * n
+
+
+def _numel(t: Any) -> int:
+    return t.numel() if isinstance(t, torch.Tensor) else 0
+
+
+def _out_numel(call: Call) -> int:
+    return sum(_numel(t) for t in call.outputs)
+
+
+def _is_tensor(x: Any) -> bool:
+    return isinstance(x, torch.Tensor)
+
+
+# --------------------------------------------------------------------------------------------- conv
+def _conv_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[tuple[int, int]]:
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * n
+        # 'same' (stride 1): total d(k-1), the odd pixel on the right (torch's convention)
+        return [same_padding(k, d) for k, d in zip(kernel, dilation)]
+    return [(p, p) for p in _ntuple(padding, n)]
+
+
+@rule("conv1d", "conv2d", "conv3d", "convolution", "_convolution")
+def macs_conv(call: Call) -> OpCost:
+    x, w = call.args[0], call.arg(1, "weight")
+    bias = call.arg(2, "bias")
+    n = w.dim() - 2
+    kernel = tuple(int(k) for k in w.shape[2:])
+    if call.name in ("convolution", "_convolution"):
+        stride, padding = _ntuple(call.arg(3, "stride", 1), n), call.arg(4, "padding", 0)
+        dilation, transposed = _ntuple(call.arg(5, "dilation", 1), n), bool(call.arg(6, "transposed", False))
+        if transposed:
+            out_pad, groups = _ntuple(call.arg(7, "output_padding", 0), n), int(call.arg(8, "groups", 1))
+            return _conv_transpose_cost(call, x, w, bias, stride, padding, out_pad, groups, dilation)
+    else:
+        stride = _ntuple(call.arg(3, "stride", 1), n)
+        padding = call.arg(4, "padding", 0)
+        dilation = _ntuple(call.arg(5, "dilation", 1), n)
+    out = call.out
+    # MACs = out_elements * (C_in/groups) * prod(k); the weight's dim 1 is already C_in/groups
+    macs = out.numel() * int(w.shape[1]) * _prod(kernel)
+    flops = 2 * macs + (out.numel() if bias is not None else 0)
+    pads = _conv_padding(padding, kernel, dilation)
+    spatial_in = x.shape[-n:]
+    windows = tuple(
+        WindowAxis(int(s), k, st, p, d) for s, k, st, p, d in zip(spatial_in, kernel, stride, pads, dilation)
+    )
+    return OpCost(macs, flops, windows, "window", {"groups": int(call.arg(6, "groups", 1) or 1)})
+
+
+def _conv_transpose_cost(call, x, w, bias, stride, padding, out_pad, groups, dilation) -> OpCost:
+    n = w.dim() - 2
+    kernel = tuple(int(k) for k in w.shape[2:])
+    # MACs = in_elements * (C_out/groups) * prod(k); the weight is (C_in, C_out/groups, *k)
+    macs = x.numel() * int(w.shape[1]) * _prod(kernel)
+    out = call.out
+    flops = 2 * macs + (out.numel() if bias is not None else 0)
+    pads = [(p, p) for p in _ntuple(padding, n)]
+    windows = tuple(
+        WindowAxis(int(s), k, st, p, d, transposed=True, output_padding=op)
+        for s, k, st, p, d, op in zip(x.shape[-n:], kernel, stride, pads, dilation, out_pad)
+    )
+    return OpCost(macs, flops, windows, "window", {"groups": groups})
+
+
+@rule("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+def macs_conv_transpose(call: Call) -> OpCost:
+    x, w = call.args[0], call.arg(1, "weight")
+    n = w.dim() - 2
+    return _conv_transpose_cost(
+        call, x, w, call.arg(2, "bias"), _ntuple(call.arg(3, "stride", 1), n), call.arg(4, "padding", 0),
+        _ntuple(call.arg(5, "output_padding", 0), n), int(call.arg(6, "groups", 1)),
+        _ntuple(call.arg(7, "dilation", 1), n),
+    )
+
+
+# ----------------------------------------------------------------------------------- linear / matmul
+@rule("linear")
+def macs_linear(call: Call) -> OpCost:
+    w, bias = call.arg(1, "weight"), call.arg(2, "bias")
+    out = call.out
+    # MACs = out_elements * in_features
+    macs = out.numel() * int(w.shape[-1])
+    return OpCost(macs, 2 * macs + (out.numel() if bias is not None else 0), spatial="channel")
+
+
+@rule("bilinear")
+def macs_bilinear(call: Call) -> OpCost:
+    w, bias = call.arg(2, "weight"), call.arg(3, "bias")
+    out = call.out
+    macs = out.numel() * int(w.shape[1]) * int(w.shape[2])
+    return OpCost(macs, 2 * macs + (out.numel() if bias is not None else 0), spatial="channel")
+
+
+@rule("matmul", "mm", "bmm")
+def macs_matmul(call: Call) -> OpCost:
+    a = call.args[0]
+    out = call.out
+    k = int(a.shape[-1])
+    macs = max(out.numel(), 1) * k
+    return OpCost(macs, 2 * macs, spatial="global")
+
+
+@rule("addmm", "baddbmm", "addbmm", "addmv", "addr")
+def macs_addmm(call: Call) -> OpCost:
+    a, b = call.args[1], call.args[2]
+    out = call.out
+    if call.name == "addbmm":  # sum over the batch of a @ b
+        macs = int(a.shape[0]) * int(a.shape[1]) * int(a.shape[2]) * int(b.shape[-1])
+    elif call.name == "addr":
+        macs = out.numel()
+    else:
+        macs = out.numel() * int(a.shape[-1])
+    return OpCost(macs, 2 * macs + out.numel(), spatial="global")
+
+
+@rule("mv", "dot", "vdot", "inner", "outer", "ger")
+def macs_vector(call: Call) -> OpCost:
+    a = call.args[0]
+    out = call.out
+    macs = out.numel() if call.name in ("outer", "ger") else max(out.numel(), 1) * int(a.shape[-1])
+    return OpCost(macs, 2 * macs, spatial="global")
+
+
+def _einsum_macs(equation: str, operands: Sequence[torch.Tensor]) -> int:
+    equation = equation.replace(" ", "")
+    lhs, _, rhs = equation.partition("->")
+    terms = lhs.split(",")
+    free = iter(c for c in string.ascii_letters if c not in equation)
+    ell: list[str] = []
+    sizes: dict[str, int] = {}
+    expanded = []
+    for term, op in zip(terms, operands):
+        if "..." in term:
+            n_ell = op.dim() - (len(term) - 3)
+            while len(ell) < n_ell:
+                ell.append(next(free))
+            term = term.replace("...", "".join(ell[len(ell) - n_ell:]))
+        for c, s in zip(term, op.shape):
+            sizes[c] = max(sizes.get(c, 1), int(s))
+        expanded.append(term)
+    if not rhs and "->" not in equation:  # implicit output: letters seen once, sorted
+        rhs = "".join(sorted(c for c in sizes if lhs.count(c) == 1))
+    rhs = rhs.replace("...", "".join(ell))
+    if len(expanded) == 1:
+        return 0
+    # contract left to right; each pairwise step costs the product of all letters involved
+    macs, current = 0, expanded[0]
+    for i, term in enumerate(expanded[1:], start=1):
+        involved = set(current) | set(term)
+        macs += _prod([sizes[c] for c in involved])
+        later = set(rhs).union(*[set(t) for t in expanded[i + 1:]]) if i + 1 < len(expanded) else set(rhs)
+        current = "".join(c for c in sorted(involved) if c in later)
+    return macs
+
+
+@rule("einsum")
+def macs_einsum(call: Call) -> OpCost:
+    equation = call.args[0]
+    operands = call.args[1:]
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = operands[0]
+    macs = _einsum_macs(equation, operands)
+    flops = 2 * macs if macs else sum(_numel(o) for o in operands)
+    return OpCost(macs, flops, spatial="global", attrs={"equation": equation})
+
+
+@rule("scaled_dot_product_attention")
+def macs_sdpa(call: Call) -> OpCost:
+    q, k, v = call.args[0], call.arg(1, "key"), call.arg(2, "value")
+    L, E, S, Ev = int(q.shape[-2]), int(q.shape[-1]), int(k.shape[-2]), int(v.shape[-1])
+    batch = _prod(q.shape[:-2])
+    # Q K^T: batch*L*S*E; softmax(.) V: batch*L*S*Ev  (causal masks are counted in full, as FlopCounterMode does)
+    macs = batch * L * S * (E + Ev)
+    flops = 2 * macs + 4 * batch * L * S  # + scale (1) and softmax (3) per score
+    return OpCost(macs, flops, spatial="global", attrs={"is_causal": bool(call.arg(5, "is_causal", False))})
+
+
+@rule("multi_head_attention_forward")
+def macs_mha(call: Call) -> OpCost:
+    q, k = call.args[0], call.args[1]
+    batched = q.dim() == 3
+    L, E = int(q.shape[0]), int(q.shape[-1])
+    S, kdim = int(k.shape[0]), int(k.shape[-1])
+    v = call.args[2]
+    vdim = int(v.shape[-1])
+    N = int(q.shape[1]) if batched else 1
+    # projections of q, k, v; Q K^T and A V across all heads (E total); the output projection
+    macs = N * (L * E * E + S * kdim * E + S * vdim * E + 2 * L * S * E + L * E * E)
+    heads = int(call.arg(4, "num_heads", 1))
+    flops = 2 * macs + 4 * N * heads * L * S + 4 * N * L * E  # scores: scale+softmax; biases
+    return OpCost(macs, flops, spatial="global", attrs={"num_heads": heads})
+
+
+# --------------------------------------------------------------------------------------- elementwise
+_ELEMENTWISE = (
+    "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "pow", "float_power", "maximum", "minimum",
+    "fmax", "fmin", "where", "lerp", "addcmul", "addcdiv", "neg", "abs", "exp", "exp2", "log", "log2", "log10",
+    "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "square", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
+    "erfc", "sign", "sgn", "round", "floor", "ceil", "trunc", "frac", "relu", "relu6", "gelu", "silu", "mish",
+    "hardswish", "hardsigmoid", "hardtanh", "leaky_relu", "rrelu", "elu", "selu", "celu", "prelu", "softplus",
+    "softsign", "logsigmoid", "log_sigmoid", "tanhshrink", "softshrink", "hardshrink", "threshold", "clamp",
+    "clamp_min", "clamp_max", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
+    "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "masked_fill", "nan_to_num",
+    "isnan", "isinf", "isfinite", "atan", "atan2", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh",
+    "xlogy", "hypot", "copysign", "heaviside", "glu",
+)
+
+
+@rule(*_ELEMENTWISE)
+def flops_elementwise(call: Call) -> OpCost:
+    # 1 FLOP per output element
+    return OpCost(0, _out_numel(call), spatial="pointwise")
+
+
+@rule("softmax", "log_softmax", "softmin", "_softmax")
+def flops_softmax(call: Call) -> OpCost:
+    # exp, sum, divide: 3 FLOPs per element
+    return OpCost(0, 3 * _out_numel(call), spatial="reduce", attrs={"dim": call.arg(1, "dim")})
+
+
+# ---------------------------------------------------------------------------------------------- norms
+@rule("batch_norm")
+def flops_batch_norm(call: Call) -> OpCost:
+    training = bool(call.arg(5, "training", False))
+    n = call.out.numel()
+    affine = call.arg(3, "weight") is not None
+    # eval: folded into one scale and shift (2/element); training: mean, var, normalize (4) + affine (2)
+    flops = (4 + (2 if affine else 0)) * n if training else 2 * n
+    return OpCost(0, flops, spatial="pointwise", attrs={"training": training})
+
+
+@rule("layer_norm", "group_norm", "instance_norm", "rms_norm")
+def flops_norm(call: Call) -> OpCost:
+    weight_index = {"layer_norm": 2, "group_norm": 2, "instance_norm": 3, "rms_norm": 2}[call.name]
+    affine = call.arg(weight_index, "weight") is not None
+    n = call.out.numel()
+    spatial = "pointwise" if call.name == "layer_norm" else "reduce"
+    return OpCost(0, (4 + (2 if affine else 0)) * n, spatial=spatial)
+
+
+@rule("local_response_norm")
+def flops_lrn(call: Call) -> OpCost:
+    size = int(call.arg(1, "size", 1))
+    return OpCost(0, (size + 3) * call.out.numel(), spatial="pointwise")
+
+
+@rule("normalize")
+def flops_normalize(call: Call) -> OpCost:
+    return OpCost(0, 3 * call.out.numel(), spatial="pointwise", attrs={"dim": call.arg(2, "dim", 1)})
+
+
+# -------------------------------------------------------------------------------------------- pooling
+def _pool_windows(x: torch.Tensor, n: int, kernel, stride, padding, dilation, ceil_mode) -> tuple[WindowAxis, ...]:
+    k = _ntuple(kernel, n)
+    s = _ntuple(stride if stride not in (None, [], ()) else k, n)
+    p = _ntuple(padding, n)
+    d = _ntuple(dilation, n)
+    return tuple(
+        WindowAxis(int(size), kk, ss, (pp, pp), dd, bool(ceil_mode))
+        for size, kk, ss, pp, dd in zip(x.shape[-n:], k, s, p, d)
+    )
+
+
+@rule("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+      "max_pool3d_with_indices")
+def flops_max_pool(call: Call) -> OpCost:
+    n = int(call.name[8])
+    x = call.args[0]
+    windows = _pool_windows(x, n, call.arg(1, "kernel_size"), call.arg(2, "stride"), call.arg(3, "padding", 0),
+                            call.arg(4, "dilation", 1), call.arg(5, "ceil_mode", False))
+    # one comparison per kernel element per output element
+    return OpCost(0, call.out.numel() * _prod([w.kernel for w in windows]), windows, "window")
+
+
+@rule("avg_pool1d", "avg_pool2d", "avg_pool3d")
+def flops_avg_pool(call: Call) -> OpCost:
+    n = int(call.name[8])
+    x = call.args[0]
+    windows = _pool_windows(x, n, call.arg(1, "kernel_size"), call.arg(2, "stride"), call.arg(3, "padding", 0),
+                            1, call.arg(4, "ceil_mode", False))
+    return OpCost(0, call.out.numel() * _prod([w.kernel for w in windows]), windows, "window")
+
+
+@rule("lp_pool1d", "lp_pool2d", "lp_pool3d")
+def flops_lp_pool(call: Call) -> OpCost:
+    n = int(call.name[7])
+    x = call.args[0]
+    windows = _pool_windows(x, n, call.arg(2, "kernel_size"), call.arg(3, "stride"), 0, 1,
+                            call.arg(4, "ceil_mode", False))
+    return OpCost(0, call.out.numel() * (2 * _prod([w.kernel for w in windows]) + 1), windows, "window")
+
+
+@rule("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+      "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
+      "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices")
+def flops_adaptive_pool(call: Call) -> OpCost:
+    n = int(call.name.split("pool")[1][0])
+    x, out = call.args[0], call.out
+    size_in = tuple(int(s) for s in x.shape[-n:])
+    size_out = tuple(int(s) for s in out.shape[-n:])
+    attrs = {"output_size": list(size_out)}
+    if all(o == 1 for o in size_out):
+        return OpCost(0, x.numel(), spatial="global", attrs=attrs)
+    if all(i % o == 0 for i, o in zip(size_in, size_out)):
+        # evenly divisible: exactly a pool with kernel = stride = in/out
+        windows = tuple(WindowAxis(i, i // o, i // o) for i, o in zip(size_in, size_out))
+        return OpCost(0, x.numel(), windows, "window", attrs)
+    return OpCost(0, x.numel(), spatial="adaptive", attrs=attrs)
+
+
+# ------------------------------------------------------------------------------------------ reductions
+@rule("mean", "sum", "nansum", "nanmean", "amax", "amin", "var", "std", "var_mean", "std_mean", "norm",
+      "logsumexp", "prod", "all", "any", "argmax", "argmin", "cumsum", "cumprod", "count_nonzero", "median",
+      "topk", "sort", "argsort", "aminmax", "max", "min", "linalg_vector_norm", "vector_norm")
+def flops_reduce(call: Call) -> OpCost:
+    x = call.args[0]
+    if call.name in ("max", "min") and len(call.args) > 1 and _is_tensor(call.args[1]):
+        return OpCost(0, _out_numel(call), spatial="pointwise")  # binary elementwise max/min
+    dim = call.arg(1, "dim")
+    if call.name in ("norm",) and "dim" not in call.kwargs:
+        dim = call.arg(2, "dim")
+    if isinstance(dim, torch.Size):
+        dim = list(dim)
+    return OpCost(0, _numel(x), spatial="reduce", attrs={"dim": dim if not _is_tensor(dim) else None})
+
+
+# ------------------------------------------------------------------------------------- interpolation
+@rule("interpolate", "upsample", "upsample_nearest", "upsample_bilinear")
+def flops_interpolate(call: Call) -> OpCost:
+    x, out = call.args[0], call.out
+    mode = call.arg(3, "mode", "nearest") if call.name in ("interpolate", "upsample") else (
+        "bilinear" if call.name == "upsample_bilinear" else "nearest")
+    n = x.dim() - 2
+    scale = [int(o) / int(i) for i, o in zip(x.shape[-n:], out.shape[-n:])]
+    if mode in ("linear", "bilinear", "trilinear"):
+        flops = out.numel() * 2 * 2**n  # a multiply-add per neighbour
+    elif mode == "bicubic":
+        flops = out.numel() * 2 * 4**n
+    elif mode == "area":
+        flops = x.numel() + out.numel()
+    else:
+        flops = 0  # nearest: a copy
+    return OpCost(0, flops, spatial="resize", attrs={"mode": mode, "scale": scale})
+
+
+@rule("pixel_shuffle")
+def flops_pixel_shuffle(call: Call) -> OpCost:
+    r = int(call.arg(1, "upscale_factor"))
+    return OpCost(0, 0, spatial="resize", attrs={"scale": [float(r)] * 2})
+
+
+@rule("pixel_unshuffle")
+def flops_pixel_unshuffle(call: Call) -> OpCost:
+    r = int(call.arg(1, "downscale_factor"))
+    x = call.args[0]
+    windows = tuple(WindowAxis(int(s), r, r) for s in x.shape[-2:])
+    return OpCost(0, 0, windows, "window")
+
+
+@rule("pad")
+def flops_pad(call: Call) -> OpCost:
+    pad = [int(p) for p in call.arg(1, "pad")]
+    x = call.args[0]
+    # F.pad lists (left, right) pairs from the last dim backwards
+    axes = []
+    n = len(pad) // 2
+    for i in range(n):
+        dim = x.dim() - 1 - i
+        axes.append((dim, pad[2 * i], pad[2 * i + 1]))
+    axes.sort()
+    windows = tuple(WindowAxis(int(x.shape[d]), 1, 1, (l, r)) for d, l, r in axes)
+    return OpCost(0, 0, windows, "window", {"pad": pad, "mode": call.arg(2, "mode", "constant")})
+
+
+# ------------------------------------------------------------------------- layout: no arithmetic at all
+_VIEWS = (
+    "view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "T", "mT", "H", "mH", "adjoint",
+    "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to", "view_as", "reshape_as", "movedim", "ravel",
+    "unfold", "fold", "as_strided", "real", "imag", "view_as_real", "view_as_complex",
+)
+_COPIES = (
+    "contiguous", "clone", "to", "type", "type_as", "float", "half", "double", "bfloat16", "int", "long", "bool",
+    "detach", "data", "requires_grad", "cpu", "cuda", "repeat", "repeat_interleave", "tile", "roll", "flip",
+    "fliplr", "flipud", "rot90", "tril", "triu", "zeros_like", "ones_like", "empty_like", "full_like",
+    "rand_like", "randn_like", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "fill", "zero",
+    "copy", "channel_shuffle", "native_channel_shuffle", "one_hot", "embedding", "index_select", "gather",
+    "scatter", "scatter_add", "index_put", "index_add", "index_copy", "masked_scatter", "masked_select",
+    "take_along_dim", "diag", "diagonal", "diag_embed", "setitem", "dropout", "dropout1d", "dropout2d",
+    "dropout3d", "alpha_dropout", "feature_alpha_dropout", "identity", "nonzero", "unique", "bucketize",
+    "searchsorted", "stop_gradient",
+)
+_SLICES = ("getitem", "narrow", "select", "split", "split_with_sizes", "chunk", "unbind", "tensor_split",
+           "hsplit", "vsplit", "dsplit")
+_CONCATS = ("cat", "stack", "hstack", "vstack", "dstack", "column_stack")
+
+
+@rule(*_VIEWS)
+def flops_view(call: Call) -> OpCost:
+    return OpCost(0, 0, spatial="reshape")
+
+
+@rule(*_COPIES)
+def flops_copy(call: Call) -> OpCost:
+    return OpCost(0, 0, spatial="pointwise")
+
+
+@rule(*_SLICES)
+def flops_slice(call: Call) -> OpCost:
+    return OpCost(0, 0, spatial="slice")
+
+
+@rule(*_CONCATS)
+def flops_concat(call: Call) -> OpCost:
+    dim = call.arg(1, "dim", 0)
+    return OpCost(0, 0, spatial="concat", attrs={"dim": dim})
+
+
+@rule("embedding_bag")
+def flops_embedding_bag(call: Call) -> OpCost:
+    # one add per looked-up row element
+    return OpCost(0, call.args[0].numel() * int(call.out.shape[-1]), spatial="channel")

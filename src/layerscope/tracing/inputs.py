@@ -1,0 +1,114 @@
+"""Turn ``input_size`` / ``inputs`` / ``kwargs`` into meta-tensor arguments for the forward pass."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+from ..errors import InputSpecError
+
+SizeSpec = Any
+
+
+def _shape(spec: Any, batch_size: int | None) -> tuple[int, ...]:
+    if isinstance(spec, bool) or not isinstance(spec, (int, tuple, list, torch.Size)):
+        raise InputSpecError(
+            f"input_size entry {spec!r} is not an int or a tuple of ints",
+            hint="use input_size=224, (3, 224, 224), (1, 3, 224, 224), or a list of such tuples",
+            code="LS911",
+        )
+    if isinstance(spec, int):
+        dims: tuple[int, ...] = (batch_size or 1, 3, spec, spec)
+    else:
+        dims = tuple(spec)
+        if not dims or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+            raise InputSpecError(
+                f"input_size {spec!r} must be a non-empty tuple of ints",
+                hint="use input_size=224, (3, 224, 224) or (1, 3, 224, 224)", code="LS911",
+            )
+        # (C, H, W), (C, L), (F,) lack the batch dimension; (N, C, H, W) and (N, C, D, H, W) have it.
+        if batch_size is not None:
+            dims = (batch_size, *dims) if len(dims) not in (4, 5) else (batch_size, *dims[1:])
+        elif len(dims) not in (4, 5):
+            dims = (1, *dims)
+    if any(d < 0 for d in dims) or any(d == 0 for d in dims[1:]):
+        raise InputSpecError(f"input shape {dims} has a zero or negative size", hint="every size must be >= 1",
+                             code="LS912")
+    return dims
+
+
+def _to_meta(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return torch.empty_like(x, device="meta") if x.device.type != "meta" else x
+    if isinstance(x, tuple) and hasattr(x, "_fields"):  # namedtuple
+        return type(x)(*(_to_meta(v) for v in x))
+    if isinstance(x, (list, tuple)):
+        return type(x)(_to_meta(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _to_meta(v) for k, v in x.items()}
+    return x
+
+
+def make_inputs(
+    input_size: SizeSpec | None,
+    inputs: Any,
+    kwargs: dict[str, Any] | None,
+    batch_size: int | None,
+    dtype: torch.dtype | None,
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword arguments for the forward pass, all tensors on the meta device."""
+    if input_size is None and inputs is None and not kwargs:
+        raise InputSpecError("no input given", hint="pass input_size=224 (or a shape tuple) or inputs=<tensors>",
+                             code="LS913")
+    if input_size is not None and inputs is not None:
+        raise InputSpecError("pass either input_size or inputs, not both", hint="drop one of them", code="LS914")
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise InputSpecError(f"dtype {dtype!r} is not a torch.dtype", hint="e.g. dtype=torch.float16", code="LS915")
+    args: tuple[Any, ...] = ()
+    if input_size is not None:
+        specs: Sequence[Any]
+        if isinstance(input_size, list) and input_size and not isinstance(input_size[0], int):
+            specs = input_size
+        else:
+            specs = [input_size]
+        args = tuple(
+            torch.empty(_shape(s, batch_size), dtype=dtype or torch.float32, device="meta") for s in specs
+        )
+    elif inputs is not None:
+        if isinstance(inputs, torch.Tensor) or isinstance(inputs, dict):
+            inputs = (inputs,)
+        elif isinstance(inputs, list):
+            inputs = tuple(inputs)
+        if not isinstance(inputs, tuple):
+            raise InputSpecError(f"inputs of type {type(inputs).__name__} are not supported",
+                                 hint="pass a tensor, a tuple of positional arguments, or kwargs=", code="LS916")
+        args = _to_meta(inputs)
+        if dtype is not None:
+            args = tuple(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
+    kw = _to_meta(dict(kwargs or {}))
+    return args, kw
+
+
+def input_names(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, torch.Tensor]]:
+    """``(name, tensor)`` for every tensor in the inputs: ``input``, ``input.1``, ``input.0.key``, ``input_ids``."""
+    found: list[tuple[str, torch.Tensor]] = []
+
+    def walk(prefix: str, x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            found.append((prefix, x))
+        elif isinstance(x, (list, tuple)):
+            for i, v in enumerate(x):
+                walk(f"{prefix}.{i}", v)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                walk(f"{prefix}.{k}", v)
+
+    if len(args) == 1 and not kwargs:
+        walk("input", args[0])
+    else:
+        for i, a in enumerate(args):
+            walk(f"input.{i}", a)
+    for k, v in kwargs.items():
+        walk(k, v)
+    return found

@@ -1,0 +1,454 @@
+"""The meta-tensor tracer: the only place that knows how torch runs a forward pass.
+
+How it works:
+1. The user's model is never touched. It is deep-copied with a memo that maps every parameter, buffer and
+   tensor attribute to a meta tensor of the same shape, dtype and ``requires_grad``: the copy costs no weight
+   memory, and a model built on CPU (even one whose constructor cannot run on meta) is traced the same way
+   as one built under ``torch.device("meta")``.
+2. Global module forward hooks (pre, and post with ``always_call``) keep a stack of module scopes.
+   A leaf module (no children) or an atomic one (``nn.MultiheadAttention``) becomes one node; the ops its
+   forward runs are counted inside it, so the ``F.conv2d`` of an ``nn.Conv2d`` is not a second node.
+3. A ``TorchFunctionMode`` sees every functional and tensor op (``+``, ``torch.cat``, ``@``,
+   ``F.interpolate``...). Ops called by container modules become nodes of their own, named in their scope.
+4. Everything is restored in ``finally``: hooks removed, the mode popped.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..errors import TraceError
+from ..graph import Graph, Node, OpRecord, Scope, TensorInfo
+from ..rules import Call, canonical_name, lookup
+from .inputs import input_names
+
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_LS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ATOMIC: tuple[type, ...] = (nn.MultiheadAttention, nn.RNNBase)
+# ops whose result is the same data as their input: no node, the output keeps the input's producer
+_ALIASES = frozenset({"contiguous", "detach", "to", "type", "type_as", "float", "half", "double", "bfloat16",
+                      "clone", "cpu", "cuda", "requires_grad", "data", "identity", "stop_gradient"})
+
+
+@dataclass
+class Failure:
+    """What went wrong when the forward raised: the op, where, its operands and PyTorch's message."""
+
+    op: str
+    module: str | None
+    module_type: str | None
+    source: str | None
+    operands: list[TensorInfo]
+    message: str
+    exception: str
+    node_count: int
+    args_repr: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Frame:
+    name: str
+    type: str
+    opaque: bool
+    call: int
+    module: Any
+    inputs: list[TensorInfo] = field(default_factory=list)
+    ops: list[OpRecord] = field(default_factory=list)
+    first: int = 0
+    source: str | None = None
+    depth: int = 0
+
+
+_INNER = _Frame("", "", True, 0, None)
+
+
+@dataclass
+class TraceResult:
+    graph: Graph
+    failure: Failure | None
+    total_params: int
+    trainable_params: int
+    param_bytes: int
+    params_by_dtype: dict[str, int]
+    unused_params: list[str]
+    buffer_bytes: int
+    errors: list[Failure] = field(default_factory=list)
+
+
+def _dtype_info(dtype: torch.dtype, cache: dict = {}) -> tuple[str, int]:  # noqa: B006 - immutable facts
+    got = cache.get(dtype)
+    if got is None:
+        got = cache[dtype] = (str(dtype).replace("torch.", ""), torch.empty((), dtype=dtype, device="meta").element_size())
+    return got
+
+
+def _user_source(skip: int = 2) -> str | None:
+    f = sys._getframe(skip)
+    while f is not None:
+        fn = f.f_code.co_filename
+        if not (fn.startswith(_TORCH_DIR) or fn.startswith(_LS_DIR) or fn.startswith("<frozen")):
+            return f"{fn}:{f.f_lineno}"
+        f = f.f_back
+    return None
+
+
+def _tensors(x: Any, out: list) -> list:
+    if isinstance(x, torch.Tensor):
+        out.append(x)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _tensors(v, out)
+    elif isinstance(x, dict):
+        for v in x.values():
+            _tensors(v, out)
+    return out
+
+
+def _meta_like(t: torch.Tensor) -> torch.Tensor:
+    m = torch.empty_like(t, device="meta") if t.device.type != "meta" else t.detach()
+    if isinstance(t, nn.Parameter):
+        return nn.Parameter(m, requires_grad=t.requires_grad)
+    return m
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A structural copy of ``model`` whose every tensor is on meta; the original weights are not copied."""
+    memo: dict[int, Any] = {}
+    for t in [t for _, t in model.named_parameters(remove_duplicate=False)] + [
+        t for _, t in model.named_buffers(remove_duplicate=False)
+    ]:
+        if id(t) not in memo:
+            memo[id(t)] = _meta_like(t)
+    for m in model.modules():
+        for v in vars(m).values():
+            if isinstance(v, torch.Tensor) and id(v) not in memo:
+                memo[id(v)] = _meta_like(v)
+    return copy.deepcopy(model, memo)
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, tracer: "Tracer"):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        try:
+            out = func(*args, **kwargs)
+        except Exception as exc:
+            out = self.tracer.on_error(func, args, kwargs, exc)
+        if isinstance(out, torch.Tensor):
+            outs = [out]
+        elif isinstance(out, (tuple, list)):
+            outs = [o for o in out if isinstance(o, torch.Tensor)]
+            if not outs:
+                return out
+        elif out is None and func is torch.Tensor.__setitem__ and isinstance(args[0], torch.Tensor):
+            outs = [args[0]]
+        else:
+            return out
+        self.tracer.on_op(func, args, kwargs, outs)
+        return out
+
+
+class Tracer:
+    """Records one forward pass of a meta copy of a model into a :class:`Graph`."""
+
+    def __init__(self, model: nn.Module, *, mode: Literal["eval", "train"] = "eval",
+                 recover: Callable[..., Any] | None = None):
+        self.model = model
+        self.mode = mode
+        self.recover = recover
+        self.nodes: list[Node] = []
+        self.scopes: list[Scope] = []
+        self.producer: dict[int, tuple[int, int]] = {}
+        self.keep: list[Any] = []
+        self.stack: list[_Frame] = []
+        self.counters: dict[str, int] = {}
+        self.calls: dict[int, int] = {}
+        self.counted: set[int] = set()
+        self.failure: Failure | None = None
+        self.errors: list[Failure] = []
+        self.thread = threading.get_ident()
+        self.names: dict[int, str] = {}
+        self.param_info: dict[int, tuple[str, int, int, bool]] = {}
+        self.module_params: dict[int, list[int]] = {}
+        self.canon: dict[Any, tuple[str, bool]] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def info(self, t: torch.Tensor) -> TensorInfo:
+        dtype, size = _dtype_info(t.dtype)
+        prod = self.producer.get(id(t))
+        if prod is None:
+            return TensorInfo(tuple(t.shape), dtype, None, 0, size)
+        return TensorInfo(tuple(t.shape), dtype, prod[0], prod[1], size)
+
+    def _register(self, node_id: int, outs: list[torch.Tensor]) -> None:
+        for slot, t in enumerate(outs):
+            self.producer[id(t)] = (node_id, slot)
+            self.keep.append(t)
+
+    def _unique_name(self, base: str) -> str:
+        n = self.counters.get(base, 0)
+        self.counters[base] = n + 1
+        return base if n == 0 else f"{base}_{n}"
+
+    def _scope(self) -> tuple[str, int]:
+        for f in reversed(self.stack):
+            if f is not _INNER:
+                return f.name, f.depth
+        return "", 0
+
+    def _canonical(self, func: Any) -> tuple[str, bool]:
+        try:
+            got = self.canon.get(func)
+        except TypeError:  # unhashable callables
+            return canonical_name(func)
+        if got is None:
+            got = self.canon[func] = canonical_name(func)
+        return got
+
+    def op_record(self, name: str, inplace: bool, args: Any, kwargs: Any, outs: list[torch.Tensor]) -> OpRecord:
+        in_shapes = tuple(tuple(t.shape) for t in _tensors(args, []))
+        out_shapes = tuple(tuple(t.shape) for t in outs)
+        rule = lookup(name)
+        if rule is None:
+            return OpRecord(name, in_shapes, out_shapes, 0, 0, False, "unknown", inplace=inplace)
+        try:
+            cost = rule(Call(name, args, kwargs, outs))
+        except Exception as exc:  # a rule that cannot read this call is a gap, not a zero
+            return OpRecord(name, in_shapes, out_shapes, 0, 0, False, "unknown",
+                            attrs={"rule_error": f"{type(exc).__name__}: {exc}"}, inplace=inplace)
+        return OpRecord(name, in_shapes, out_shapes, int(cost.macs), int(cost.flops), True, cost.spatial,
+                        cost.windows, dict(cost.attrs), inplace)
+
+    def _param_count(self, ids: list[int]) -> tuple[int, int, int]:
+        params = pbytes = trainable = 0
+        for pid in ids:
+            info = self.param_info.get(pid)
+            if info is None or info[0] in self.counted_names:
+                continue
+            self.counted_names.add(info[0])
+            params += info[1]
+            pbytes += info[1] * info[2]
+            trainable += info[1] if info[3] else 0
+        return params, pbytes, trainable
+
+    # ------------------------------------------------------------------ torch-function events
+    def on_op(self, func: Any, args: Any, kwargs: Any, outs: list[torch.Tensor]) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        name, inplace = self._canonical(func)
+        stack = self.stack
+        if stack and stack[-1].opaque:
+            frame = stack[-1]
+            if frame is not _INNER:
+                frame.ops.append(self.op_record(name, inplace, args, kwargs, outs))
+            return
+        tensors = _tensors(args, [])
+        if kwargs:
+            _tensors(kwargs, tensors)
+        traced = False
+        param_ids = []
+        for t in tensors:
+            if id(t) in self.producer:
+                traced = True
+            elif id(t) in self.param_info:
+                param_ids.append(id(t))
+        if not traced and not param_ids:
+            return  # arithmetic on constants (shapes, masks built from nothing traced)
+        first = tensors[0] if tensors else None
+        if name in _ALIASES and first is not None and id(first) in self.producer and len(outs) == 1 \
+                and outs[0].shape == first.shape and outs[0].dtype == first.dtype:
+            self.producer[id(outs[0])] = self.producer[id(first)]
+            self.keep.append(outs[0])
+            return
+        inputs = tuple(self.info(t) for t in tensors)
+        scope, depth = self._scope()
+        node_id = len(self.nodes)
+        record = self.op_record(name, inplace, args, kwargs, outs)
+        params, pbytes, trainable = self._param_count(param_ids)
+        new_bytes = 0
+        if not inplace:
+            for t in outs:
+                if t._base is None and id(t) not in self.producer:
+                    new_bytes += t.numel() * t.element_size()
+        self.nodes.append(Node(
+            node_id, self._unique_name(f"{scope}/{name}" if scope else name), "op", name, scope, inputs,
+            tuple(TensorInfo(tuple(t.shape), *_dtype_info(t.dtype)[:1], node_id, i, _dtype_info(t.dtype)[1])
+                  for i, t in enumerate(outs)),
+            (record,), params, pbytes, trainable, 0, depth + (1 if scope else 0), _user_source(3), new_bytes,
+        ))
+        self._register(node_id, outs)
+
+    def on_error(self, func: Any, args: Any, kwargs: Any, exc: Exception) -> Any:
+        """Retry device mixes; otherwise record the failure and either recover or re-raise."""
+        tensors = _tensors(args, []) + (_tensors(kwargs, []) if kwargs else [])
+        if any(t.device.type == "meta" for t in tensors) and any(t.device.type != "meta" for t in tensors):
+            def conv(x: Any) -> Any:
+                if isinstance(x, torch.Tensor):
+                    return torch.empty_like(x, device="meta") if x.device.type != "meta" else x
+                if isinstance(x, (list, tuple)):
+                    return type(x)(conv(v) for v in x)
+                return x
+            try:
+                return func(*conv(args), **{k: conv(v) for k, v in kwargs.items()})
+            except Exception as exc2:  # still failing: report the real problem
+                exc = exc2
+        name, _ = self._canonical(func)
+        module = module_type = None
+        for f in reversed(self.stack):
+            if f is not _INNER:
+                module, module_type = f.name, f.type
+                break
+        failure = Failure(
+            op=name, module=module, module_type=module_type, source=_user_source(3),
+            operands=[self.info(t) for t in tensors], message=str(exc).strip(), exception=type(exc).__name__,
+            node_count=len(self.nodes),
+        )
+        self.errors.append(failure)
+        if self.failure is None:
+            self.failure = failure
+        if self.recover is not None:
+            substitute = self.recover(self, failure, func, args, kwargs, exc)
+            if substitute is not None:
+                return substitute
+        raise exc
+
+    # ------------------------------------------------------------------ module events
+    def pre_hook(self, module: nn.Module, args: Any) -> None:
+        if threading.get_ident() != self.thread:
+            return
+        stack = self.stack
+        if stack and stack[-1].opaque:
+            stack.append(_INNER)
+            return
+        mid = id(module)
+        scope, depth = self._scope()
+        name = self.names.get(mid)
+        if name is None:  # a module that is not a registered child (built in forward, kept in a list)
+            name = self._unique_name(f"{scope}/{type(module).__name__}" if scope else type(module).__name__)
+        elif name == "":
+            name = type(module).__name__ if not module._modules else ""
+        call = self.calls.get(mid, 0)
+        self.calls[mid] = call + 1
+        opaque = not module._modules or isinstance(module, _ATOMIC)
+        frame = _Frame(name, type(module).__name__, opaque, call, module,
+                       [self.info(t) for t in _tensors(args, [])], first=len(self.nodes),
+                       source=_user_source(3), depth=name.count(".") + 1 if name else 0)
+        stack.append(frame)
+
+    def post_hook(self, module: nn.Module, args: Any, result: Any) -> None:
+        if threading.get_ident() != self.thread or not self.stack:
+            return
+        frame = self.stack.pop()
+        if frame is _INNER:
+            return
+        if result is None and sys.exc_info()[0] is not None:
+            return  # the forward raised; the op handler recorded where
+        outs = _tensors(result, [])
+        node_id = len(self.nodes)
+        if frame.opaque:
+            ids = self.module_params.get(id(module))
+            if ids is None:
+                ids = self.module_params[id(module)] = [id(p) for p in module.parameters()]
+            params, pbytes, trainable = self._param_count(ids)
+            input_ids = {id(t) for t in _tensors(args, [])}
+            new_bytes = sum(t.numel() * t.element_size() for t in outs
+                            if id(t) not in input_ids and t._base is None)
+            self.nodes.append(Node(
+                node_id, frame.name, "module", frame.type, frame.name.rpartition(".")[0], tuple(frame.inputs),
+                tuple(TensorInfo(tuple(t.shape), _dtype_info(t.dtype)[0], node_id, i, _dtype_info(t.dtype)[1])
+                      for i, t in enumerate(outs)),
+                tuple(frame.ops), params, pbytes, trainable, frame.call, frame.depth, frame.source, new_bytes,
+            ))
+            self._register(node_id, outs)
+        else:
+            self.scopes.append(Scope(frame.name, frame.type, frame.call, frame.first, node_id - 1,
+                                     tuple(self.info(t) for t in outs), frame.depth))
+
+    # ------------------------------------------------------------------ the run
+    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TraceResult:
+        model = self.model
+        # facts about the user's parameters, read before anything runs
+        seen: set[int] = set()
+        total = trainable = pbytes = 0
+        by_dtype: dict[str, int] = {}
+        for p in model.parameters():
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            dtype, size = _dtype_info(p.dtype)
+            total += p.numel()
+            trainable += p.numel() if p.requires_grad else 0
+            pbytes += p.numel() * size
+            by_dtype[dtype] = by_dtype.get(dtype, 0) + p.numel() * size
+        buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+        try:
+            work = meta_copy(model)
+        except Exception as exc:
+            raise TraceError(
+                f"could not make a meta copy of {type(model).__name__}: {type(exc).__name__}: {exc}",
+                hint="layerscope deep-copies the module structure (not the weights); make the model "
+                     "copyable (no open files, locks or generators as attributes)",
+                code="LS931",
+            ) from exc
+        work.train(self.mode == "train")
+        for name, m in work.named_modules(remove_duplicate=False):
+            self.names.setdefault(id(m), name)
+        for name, p in work.named_parameters(remove_duplicate=False):
+            if id(p) not in self.param_info:
+                self.param_info[id(p)] = (name, p.numel(), _dtype_info(p.dtype)[1], p.requires_grad)
+        self.counted_names: set[str] = set()
+
+        for name, t in input_names(args, kwargs):
+            node_id = len(self.nodes)
+            dtype, size = _dtype_info(t.dtype)
+            out = TensorInfo(tuple(t.shape), dtype, node_id, 0, size)
+            self.nodes.append(Node(node_id, name, "input", "input", "", (), (out,), new_bytes=out.nbytes))
+            self._register(node_id, [t])
+
+        h_pre = nn.modules.module.register_module_forward_pre_hook(self.pre_hook)
+        h_post = nn.modules.module.register_module_forward_hook(self.post_hook, always_call=True)
+        result = None
+        try:
+            with torch.inference_mode(False), torch.no_grad(), _Mode(self):
+                result = work(*args, **kwargs)
+        except Exception as exc:
+            if self.failure is None:  # raised outside any op: a Python-level error in the user's forward
+                scope, _ = self._scope()
+                self.failure = Failure("forward", scope or None, None, _source_of(exc), [],
+                                       str(exc).strip(), type(exc).__name__, len(self.nodes))
+                self.errors.append(self.failure)
+        finally:
+            h_pre.remove()
+            h_post.remove()
+            self.stack.clear()
+        outputs = tuple(self.info(t) for t in _tensors(result, [])) if result is not None else ()
+        used = self.counted_names
+        unused = [n for n, _ in model.named_parameters() if n not in used]
+        graph = Graph(tuple(self.nodes), tuple(self.scopes), outputs)
+        self.keep.clear()
+        return TraceResult(graph, self.failure, total, trainable, pbytes, by_dtype, unused, buffer_bytes,
+                           list(self.errors))
+
+
+def _source_of(exc: BaseException) -> str | None:
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        fn = tb.tb_frame.f_code.co_filename
+        if not (fn.startswith(_TORCH_DIR) or fn.startswith(_LS_DIR)):
+            last = f"{fn}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return last
