@@ -450,6 +450,41 @@ def flops_concat(call: Call) -> OpCost:
     return OpCost(0, 0, spatial="concat", attrs={"dim": dim})
 
 
+# tensors made from nothing traced (inside a module forward, e.g. an RNN's zero initial state)
+_FACTORIES = ("zeros", "ones", "empty", "full", "arange", "range", "linspace", "logspace", "eye", "tensor",
+              "as_tensor", "scalar_tensor", "rand", "randn", "randint", "randperm", "empty_strided", "tril_indices",
+              "triu_indices", "from_numpy", "normal", "bernoulli", "multinomial")
+
+
+@rule(*_FACTORIES)
+def flops_factory(call: Call) -> OpCost:
+    return OpCost(0, 0, spatial="unknown")
+
+
+_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
+
+
+@rule(*_GATES)
+def macs_rnn(call: Call) -> OpCost:
+    """``_VF.lstm/gru/rnn_*(input, hx, flat_weights, has_biases, num_layers, dropout, train, bidirectional,
+    batch_first)``: every weight matrix (w_ih, w_hh, w_hr) is applied once per time step per sequence."""
+    x = call.args[0]
+    if len(call.args) > 3 and isinstance(call.args[3], (list, tuple)):
+        # packed sequence: (data, batch_sizes, hx, flat_weights, ...); data rows = all time steps of all sequences
+        weights, steps, batch = call.args[3], int(x.shape[0]), 1
+    else:
+        weights = call.args[2]
+        batch_first = bool(call.arg(8, "batch_first", False))
+        if x.dim() == 3:
+            steps, batch = (int(x.shape[1]), int(x.shape[0])) if batch_first else (int(x.shape[0]), int(x.shape[1]))
+        else:
+            steps, batch = int(x.shape[0]), 1
+    macs = sum(w.numel() for w in weights if isinstance(w, torch.Tensor) and w.dim() == 2) * steps * batch
+    # gate nonlinearities and the cell update: about 3 FLOPs per gate unit per step
+    gate_units = sum(int(w.shape[0]) for w in weights[::2] if isinstance(w, torch.Tensor) and w.dim() == 2)
+    return OpCost(macs, 2 * macs + 3 * gate_units * steps * batch, spatial="global")
+
+
 @rule("embedding_bag")
 def flops_embedding_bag(call: Call) -> OpCost:
     # one add per looked-up row element

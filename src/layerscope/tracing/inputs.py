@@ -41,6 +41,8 @@ def _shape(spec: Any, batch_size: int | None) -> tuple[int, ...]:
 def _to_meta(x: Any) -> Any:
     if isinstance(x, torch.Tensor):
         return torch.empty_like(x, device="meta") if x.device.type != "meta" else x
+    if isinstance(x, torch.nn.utils.rnn.PackedSequence):  # its batch_sizes must stay on CPU
+        return x._replace(data=_to_meta(x.data))
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # namedtuple
         return type(x)(*(_to_meta(v) for v in x))
     if isinstance(x, (list, tuple)):
