@@ -375,7 +375,8 @@ def flops_interpolate(call: Call) -> OpCost:
         flops = x.numel() + out.numel()
     else:
         flops = 0  # nearest: a copy
-    return OpCost(0, flops, spatial="resize", attrs={"mode": mode, "scale": scale})
+    align = bool(call.arg(4, "align_corners", False)) if call.name == "interpolate" else False
+    return OpCost(0, flops, spatial="resize", attrs={"mode": mode, "scale": scale, "align_corners": align})
 
 
 @rule("pixel_shuffle")
@@ -431,7 +432,46 @@ _CONCATS = ("cat", "stack", "hstack", "vstack", "dstack", "column_stack")
 
 @rule(*_VIEWS)
 def flops_view(call: Call) -> OpCost:
-    return OpCost(0, 0, spatial="reshape")
+    # the permutation of dims, for layout ops whose mapping the shapes alone cannot tell (receptive field)
+    return OpCost(0, 0, spatial="reshape", attrs=_layout_attrs(call))
+
+
+def _layout_attrs(call: Call) -> dict[str, Any]:
+    x = call.args[0] if call.args else None
+    if not _is_tensor(x):
+        return {}
+    n = x.dim()
+    try:
+        if call.name == "permute":
+            dims = call.args[1:] if len(call.args) > 2 else call.arg(1, "dims")
+            if isinstance(dims, int):
+                dims = [dims]
+            return {"perm": [int(d) % n for d in dims]}
+        if call.name in ("transpose", "movedim"):
+            a, b = call.arg(1, "dim0" if call.name == "transpose" else "source"), \
+                call.arg(2, "dim1" if call.name == "transpose" else "destination")
+            if call.name == "transpose":
+                perm = list(range(n))
+                a, b = int(a) % n, int(b) % n
+                perm[a], perm[b] = perm[b], perm[a]
+                return {"perm": perm}
+            src = [int(a) % n] if isinstance(a, int) else [int(v) % n for v in a]
+            dst = [int(b) % n] if isinstance(b, int) else [int(v) % n for v in b]
+            rest = [d for d in range(n) if d not in src]
+            perm = [-1] * n
+            for s_, d_ in zip(src, dst):
+                perm[d_] = s_
+            it = iter(rest)
+            return {"perm": [p if p >= 0 else next(it) for p in perm]}
+        if call.name in ("t", "T", "mT", "H", "mH", "adjoint") and n >= 2:
+            perm = list(range(n))
+            if call.name in ("t", "T") and n != 2:
+                return {"perm": perm[::-1]} if call.name == "T" else {}
+            perm[-1], perm[-2] = perm[-2], perm[-1]
+            return {"perm": perm}
+    except (TypeError, ValueError, IndexError):
+        return {}
+    return {}
 
 
 @rule(*_COPIES)
@@ -441,7 +481,41 @@ def flops_copy(call: Call) -> OpCost:
 
 @rule(*_SLICES)
 def flops_slice(call: Call) -> OpCost:
-    return OpCost(0, 0, spatial="slice")
+    # where the slice starts and its step per dim, so the receptive field can shift its centre
+    return OpCost(0, 0, spatial="slice", attrs=_slice_attrs(call))
+
+
+def _slice_attrs(call: Call) -> dict[str, Any]:
+    x = call.args[0] if call.args else None
+    if not _is_tensor(x):
+        return {}
+    try:
+        if call.name == "getitem":
+            index = call.args[1] if len(call.args) > 1 else None
+            items = index if isinstance(index, tuple) else (index,)
+            out: list[Any] = []
+            for it in items:
+                if it is None:
+                    out.append(["none"])
+                elif it is Ellipsis:
+                    out.append(["ellipsis"])
+                elif isinstance(it, bool) or _is_tensor(it) or isinstance(it, (list, tuple)):
+                    return {}
+                elif isinstance(it, int):
+                    out.append(["int", int(it)])
+                elif isinstance(it, slice):
+                    out.append(["slice", it.start, it.stop, it.step])
+                else:
+                    return {}
+            return {"index": out}
+        if call.name in ("narrow", "select"):
+            return {"dim": int(call.arg(1, "dim")) % x.dim(), "start": int(call.arg(2, "start" if call.name ==
+                                                                                   "narrow" else "index"))}
+        if call.name in ("split", "split_with_sizes", "chunk", "unbind", "tensor_split"):
+            return {"dim": int(call.arg(2 if call.name != "unbind" else 1, "dim", 0)) % x.dim()}
+    except (TypeError, ValueError):
+        return {}
+    return {}
 
 
 @rule(*_CONCATS)
