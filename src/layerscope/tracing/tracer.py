@@ -421,6 +421,10 @@ class Tracer:
         h_pre = nn.modules.module.register_module_forward_pre_hook(self.pre_hook)
         h_post = nn.modules.module.register_module_forward_hook(self.post_hook, always_call=True)
         result = None
+        # the MHA/TransformerEncoder fast paths fuse the matmuls into one native op (and the nested-tensor
+        # mask check has no meta kernel): switch them off for the trace, restore the user's setting after
+        fastpath = torch.backends.mha.get_fastpath_enabled()
+        torch.backends.mha.set_fastpath_enabled(False)
         try:
             with torch.inference_mode(False), torch.no_grad(), _Mode(self):
                 result = work(*args, **kwargs)
@@ -431,6 +435,7 @@ class Tracer:
                                        str(exc).strip(), type(exc).__name__, len(self.nodes))
                 self.errors.append(self.failure)
         finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
             h_pre.remove()
             h_post.remove()
             self.stack.clear()
