@@ -14,7 +14,11 @@ HELP = "analyze one model: per-layer shapes, formulas, params, MACs and diagnost
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="pkg.module:attr, path/to/file.py:attr, torchvision:NAME or timm:NAME")
     add_input_arguments(parser)
-    parser.add_argument("--depth", type=int, default=None, help="show layers down to this module depth")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="group layers deeper than this module depth under their parent (its row sums them)")
+    parser.add_argument("--no-plots", action="store_true", help="with -o REPORT.md/.html: do not write the PNG plots")
+    parser.add_argument("--graph-depth", type=int, default=2, help="module depth of the layer-graph plot (default 2)")
+    parser.add_argument("--top-k", type=int, default=10, help="layers in the top-MACs/params tables and plot")
     parser.add_argument("-o", "--output", default=None, help="write the report to this file")
     parser.add_argument("--format", choices=["text", "md", "html", "json", "csv"], default=None,
                         help="output format (default: text on a terminal, else from the file extension)")
@@ -31,17 +35,21 @@ def _format_for(args: argparse.Namespace) -> str:
 
 
 def render(report, fmt: str, args: argparse.Namespace) -> str:
-    if fmt == "md":
-        return report.to_markdown(max_depth=args.depth)
-    if fmt == "html":
-        from ..render.html import report_html
+    from ..render.files import render_report
 
-        return report_html(report)
-    if fmt == "json":
-        return report.to_json(indent=1)
-    if fmt == "csv":
-        return report.table.to_csv(index=False)
-    return report.to_text(max_depth=args.depth)
+    return render_report(report, fmt, max_depth=args.depth, top_k=getattr(args, "top_k", 10))
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that regenerates the report, for its header (no absolute paths, so reports are portable)."""
+    parts = ["layerscope analyze", args.spec, "--input-size", *args.input_size]
+    if args.batch_size:
+        parts += ["--batch-size", str(args.batch_size)]
+    if args.mode != "eval":
+        parts += ["--mode", args.mode]
+    if args.depth is not None:
+        parts += ["--depth", str(args.depth)]
+    return " ".join(parts + ["-o", args.output])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,14 +59,14 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args.spec)
     report = analyze(model, input_size=input_size_from(args), batch_size=args.batch_size, mode=args.mode)
     fmt = _format_for(args)
-    text = render(report, fmt, args)
     if args.output:
-        import os
+        from ..render.files import write_report
 
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        print(f"wrote {args.output}: {report!r}")
+        written = write_report(report, args.output, fmt=fmt, max_depth=args.depth, plots=not args.no_plots,
+                               graph_depth=args.graph_depth, top_k=args.top_k, title=args.spec,
+                               command=_command_line(args))
+        print(f"wrote {', '.join(written)}: {report!r}")
     else:
+        text = render(report, fmt, args)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0 if report.ok else 1

@@ -1,45 +1,235 @@
-"""Markdown rendering of a Report."""
+"""Markdown rendering of a Report: the report a person hands to a colleague.
+
+Sections: summary (with the counting convention), plots (linked PNG files written beside the report),
+receptive field, where the cost is (top layers, cost per top-level module), the per-layer table (grouped to a
+module depth) and the diagnostics with their hints. Output is deterministic: no timestamps, no absolute paths
+(sources are shown relative to ``root``), fixed number formatting; the same report renders to the same bytes.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from ._format import human, human_bytes, shape
+from .table import (GROUP_KIND, HEADER_KIND, final_rf, global_at, grouped_rows, relative_source, rf_value,
+                    spatial_input_size, top_layers)
 
 
 def _escape(text: str) -> str:
-    return text.replace("|", "\\|")
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def layer_table_markdown(report: Any, *, max_depth: int | None = None) -> str:
-    lines = ["| layer | type | input | output | params | MACs | formula |", "|---|---|---|---|---:|---:|---|"]
-    for r in report.rows():
-        if max_depth is not None and r["depth"] > max_depth:
-            continue
-        lines.append(
-            f"| `{_escape(r['name'])}` | {r['type']} | {shape(r['input_shape'])} | {shape(r['output_shape'])} | "
-            f"{r['params']:,} | {r['macs']:,}{'' if r['complete'] else '*'} | {_escape(r['formula'] or '')} |"
-        )
+def _rf_text(value: Any) -> str:
+    """``(211, 211) -> '211'``, ``(19, 35) -> '19x35'``, None -> '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, (tuple, list)):
+        vals = [v for v in value]
+        if not vals:
+            return "-"
+        if all(v == vals[0] for v in vals):
+            return _num(vals[0])
+        return "x".join(_num(v) for v in vals)
+    return _num(value)
+
+
+def _num(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else f"{v:.2f}"
+    return str(v)
+
+
+def _pct(part: float, total: float) -> str:
+    return f"{100 * part / total:.1f}%" if total else "-"
+
+
+# ---------------------------------------------------------------------------------------------- sections
+def summary_items(report: Any) -> list[tuple[str, str]]:
+    """(label, value) pairs of the summary block, shared by the markdown and HTML renderers."""
+    s = report.summary()
+    partial = "" if report.complete else " (partial: no rule for " + ", ".join(sorted(report.unknown_ops)) + ")"
+    items = [
+        ("input", ", ".join(shape(t.shape) for t in report.inputs) + f" ({report.mode} mode)"),
+        ("parameters", f"{s['total_params']:,} ({human(s['total_params'])}): trainable "
+                       f"{report.trainable_params:,}, frozen {report.frozen_params:,}"),
+        ("MACs", f"{s['total_macs']:,} ({human(s['total_macs'])}){partial}"),
+        ("FLOPs", f"{s['total_flops']:,} ({human(s['total_flops'])}){partial}"),
+        ("parameter memory", human_bytes(report.param_bytes) + (
+            f" (+ {human_bytes(report.buffer_bytes)} buffers)" if report.buffer_bytes else "")),
+        ("activation memory", f"{human_bytes(report.activation_bytes)} (every freshly allocated layer output of "
+                              "one forward pass, inputs excluded; views and in-place results share memory)"),
+    ]
+    rf = final_rf(report)
+    if rf is not None:
+        size = spatial_input_size(report)
+        where = global_at(report)
+        note = (f"; covers the whole {size} px input from `{where}` on" if where else
+                f"; never covers the whole {size} px input" if size else "")
+        items.append(("receptive field", f"{_rf_text(rf)} px at the output{note}"))
+    else:
+        items.append(("receptive field", "not available for this model"))
+    items.append(("counting status", report.status))
+    sev = {k: sum(d.severity == k for d in report.diagnostics) for k in ("error", "warning", "info")}
+    items.append(("diagnostics", f"{sev['error']} errors, {sev['warning']} warnings, {sev['info']} info"))
+    return items
+
+
+def summary_markdown(report: Any) -> str:
+    lines = ["| | |", "|---|---|"]
+    lines += [f"| {label} | {_escape(value)} |" for label, value in summary_items(report)]
+    lines += ["", f"> **Convention.** {report.convention}"]
     return "\n".join(lines)
 
 
-def report_markdown(report: Any, *, max_depth: int | None = None, title: str | None = None) -> str:
-    s = report.summary()
+def layer_table_markdown(report: Any, *, max_depth: int | None = None, root: str | None = None,
+                         sources: bool = False) -> str:
+    """The per-layer table. With ``max_depth`` deeper rows are folded into their parent module (its row sums
+    their params/MACs); containers shown expanded get a bold header row with their totals."""
+    rows = grouped_rows(report, max_depth)
+    # the RF column only when the receptive-field analysis produced values (it is optional)
+    with_rf = any(r["rf"] is not None for r in rows)
+    head = "| layer | type | input | output | params | MACs |" + (" RF |" if with_rf else "") + " formula |"
+    sep = "|---|---|---|---|---:|---:|" + ("---:|" if with_rf else "") + "---|"
+    if sources:
+        head += " source |"
+        sep += "---|"
+    lines = [head, sep]
+    for r in rows:
+        indent = "&nbsp;&nbsp;" * max(r["depth"] - 1, 0) if max_depth is not None else ""
+        name = f"{indent}`{_escape(r['name'])}`"
+        typ = _escape(r["type"])
+        if r["kind"] == HEADER_KIND:
+            name, typ = f"{indent}**`{_escape(r['name'])}`**", f"**{typ}**"
+        elif r["kind"] == GROUP_KIND:
+            typ = f"{typ} ({r['layers']} layers)"
+        formula = "" if r["kind"] in (GROUP_KIND, HEADER_KIND) else _escape(r["formula"] or "")
+        line = (f"| {name} | {typ} | {shape(r['input_shape'])} | {shape(r['output_shape'])} | {r['params']:,} | "
+                f"{r['macs']:,}{'' if r['complete'] else '*'} |" + (f" {_rf_text(r['rf'])} |" if with_rf else "")
+                + f" {formula} |")
+        if sources:
+            line += f" {_escape(relative_source(r['source'], root) or '')} |"
+        lines.append(line)
+    if not report.complete:
+        lines += ["", "\\* partial: this row ran an op without a counting rule (see LS201 below)."]
+    return "\n".join(lines)
+
+
+def top_layers_markdown(report: Any, *, k: int = 10) -> str:
+    """Two tables: the ``k`` layers with most MACs and with most parameters, with their share of the total."""
+    out = []
+    for metric, label, total in (("macs", "MACs", report.total_macs), ("params", "params", report.total_params)):
+        top = top_layers(report, metric, k)
+        if not top:
+            continue
+        out += [f"Top {len(top)} layers by {label}:", "", f"| layer | type | output | {label} | share |",
+                "|---|---|---|---:|---:|"]
+        out += [f"| `{_escape(r['name'])}` | {_escape(r['type'])} | {shape(r['output_shape'])} | {r[metric]:,} | "
+                f"{_pct(r[metric], total)} |" for r in top]
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def modules_cost_markdown(report: Any) -> str:
+    """Cost per top-level module (depth 1): params, MACs and activation memory with their shares."""
+    rows = [r for r in grouped_rows(report, 1) if r["params"] or r["macs"]]
+    if not rows:
+        return ""
+    total_act = report.activation_bytes
+    lines = ["| module | type | output | params | share | MACs | share | activations |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| `{_escape(r['name'])}` | {_escape(r['type'])} | {shape(r['output_shape'])} | "
+                     f"{r['params']:,} | {_pct(r['params'], report.total_params)} | {r['macs']:,} | "
+                     f"{_pct(r['macs'], report.total_macs)} | {human_bytes(r['activation_bytes'])} "
+                     f"({_pct(r['activation_bytes'], total_act)}) |")
+    return "\n".join(lines)
+
+
+def receptive_field_section(report: Any) -> str:
+    """The receptive-field section: ``layerscope.render.rf_plots.receptive_field_markdown`` when available,
+    else a short per-stage summary from the per-layer rows (empty when nothing is known)."""
+    try:
+        from .rf_plots import receptive_field_markdown  # type: ignore[attr-defined]
+    except ImportError:
+        receptive_field_markdown = None
+    if receptive_field_markdown is not None:
+        try:
+            text = receptive_field_markdown(report)
+        except Exception:  # a failure there must not lose the rest of the report
+            text = ""
+        if text:
+            return text.strip()
+    size = spatial_input_size(report)
+    stages = []
+    last_jump = None
+    for r in report.rows():
+        rf, jump = rf_value(r["rf"]), rf_value(r["jump"])
+        if rf is None or jump == last_jump:
+            continue
+        last_jump = jump
+        stages.append(f"| `{_escape(r['name'])}` | {shape(r['output_shape'])} | {_rf_text(r['rf'])} | "
+                      f"{_rf_text(r['jump'])} |")
+    if not stages:
+        return ""
+    head = f"Where the jump (effective stride) changes, for a {size} px input:" if size else \
+        "Where the jump (effective stride) changes:"
+    return "\n".join([head, "", "| layer | output | RF | jump |", "|---|---|---:|---:|"] + stages)
+
+
+def diagnostics_markdown(report: Any, *, root: str | None = None) -> str:
+    out = []
+    for d in report.diagnostics:
+        where = f" `{_escape(d.module)}`" if d.module else ""
+        src = relative_source(d.source, root)
+        at = f" ({_escape(src)})" if src else ""
+        out.append(f"- **{d.code}** {d.severity}{where}{at}: {_escape(d.message)}")
+        if d.hint:
+            out.append(f"  - hint: {_escape(d.hint)}")
+    return "\n".join(out)
+
+
+def report_markdown(report: Any, *, max_depth: int | None = None, title: str | None = None,
+                    plots: Mapping[str, str] | None = None, top_k: int = 10, root: str | None = None,
+                    command: str | None = None) -> str:
+    """The full markdown report.
+
+    ``plots``: key -> file name of PNGs already written beside the report (see
+    :func:`layerscope.render.plots.write_report_plots`); they are linked in their own section. ``root``: the
+    folder source paths are shown relative to (default: the current directory). ``command``: the command line
+    that regenerates the report, shown under the title.
+
+    >>> import torch, layerscope
+    >>> r = layerscope.analyze(torch.nn.Conv2d(3, 8, 3), input_size=8)
+    >>> report_markdown(r).splitlines()[0]
+    '# Conv2d'
+    """
+    import os
+
+    from .plots import REPORT_PLOTS
+
+    root = os.getcwd() if root is None else root
     out = [f"# {title or report.model}", ""]
-    out.append(f"- inputs: {', '.join(shape(t.shape) for t in report.inputs)} ({report.mode} mode)")
-    out.append(f"- parameters: {s['total_params']:,} ({human(s['total_params'])}), trainable "
-               f"{report.trainable_params:,}, frozen {report.frozen_params:,}")
-    out.append(f"- MACs: {s['total_macs']:,} ({human(s['total_macs'])}); FLOPs: {s['total_flops']:,} "
-               f"({human(s['total_flops'])}); status: {report.status}")
-    out.append(f"- memory: parameters {human_bytes(report.param_bytes)}, activations "
-               f"{human_bytes(report.activation_bytes)}")
-    out.append(f"- diagnostics: {s['errors']} errors, {s['warnings']} warnings")
-    out += ["", f"> {report.convention}", "", "## Layers", "", layer_table_markdown(report, max_depth=max_depth)]
-    if report.diagnostics:
-        out += ["", "## Diagnostics", ""]
-        for d in report.diagnostics:
-            where = f" `{d.module}`" if d.module else ""
-            out.append(f"- **{d.code}** {d.severity}{where}: {_escape(d.message)}")
-            if d.hint:
-                out.append(f"  - hint: {_escape(d.hint)}")
-    return "\n".join(out) + "\n"
+    if command:
+        out += [f"Generated by `{command}`.", ""]
+    out += ["## Summary", "", summary_markdown(report)]
+    if plots:
+        out += ["", "## Plots", ""]
+        for key, (_, caption) in REPORT_PLOTS.items():
+            if key in plots:
+                out += [f"### {caption}", "", f"![{caption}]({plots[key]})", ""]
+        out.pop()
+    rf = receptive_field_section(report)
+    if rf:
+        out += ["", "## Receptive field", "", rf]
+    out += ["", "## Where the cost is", ""]
+    by_module = modules_cost_markdown(report)
+    if by_module and report.layer_graph.scopes:
+        out += ["By top-level module:", "", by_module, ""]
+    out.append(top_layers_markdown(report, k=top_k))
+    depth_note = f" (grouped to module depth {max_depth})" if max_depth is not None else ""
+    out += ["", f"## Layers{depth_note}", "", layer_table_markdown(report, max_depth=max_depth, root=root)]
+    out += ["", "## Diagnostics", ""]
+    out.append(diagnostics_markdown(report, root=root) if report.diagnostics else "None.")
+    return "\n".join(out).rstrip() + "\n"

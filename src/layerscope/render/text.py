@@ -31,10 +31,11 @@ def totals_lines(report: Any) -> list[str]:
 
 
 def report_text(report: Any, *, max_depth: int | None = None, diagnostics: bool = True) -> str:
+    from .table import grouped_rows
+
     rows = []
-    for r in report.rows():
-        if max_depth is not None and r["depth"] > max_depth:
-            continue
+    # deeper layers are folded into their parent module's row (which sums them)
+    for r in grouped_rows(report, max_depth):
         rows.append([
             "  " * max(r["depth"] - 1, 0) + r["name"], r["type"], shape(r["output_shape"]),
             f"{r['params']:,}", f"{r['macs']:,}" + ("" if r["complete"] else "*"), r["formula"] or "",
