@@ -1,0 +1,168 @@
+"""Compare architectures: the classic table (params, MACs, FLOPs, activation memory, receptive field, depth)
+as a DataFrame and markdown, and a params-vs-MACs scatter with the Pareto frontier.
+
+>>> import torchvision, layerscope
+>>> cmp = layerscope.compare([torchvision.models.resnet18(), torchvision.models.resnet50()],
+...                          names=["resnet18", "resnet50"], input_size=224)
+>>> cmp.table[["model", "params_M", "macs_G", "depth"]].values.tolist()
+[['resnet18', 11.7, 1.81, 18], ['resnet50', 25.6, 4.09, 50]]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable, Sequence
+
+from .report import Report
+
+#: columns of :attr:`Comparison.table`, display columns first then the exact integers they are rounded from
+COMPARE_COLUMNS = ["model", "params_M", "macs_G", "flops_G", "activation_MiB", "rf", "depth", "status", "params",
+                   "macs", "flops", "activation_bytes", "input"]
+
+Progress = Callable[[int, int, str], None]
+
+
+def weight_depth(report: Report) -> int:
+    """Depth in weight layers: the most conv/linear/attention module calls (modules that do MACs) on any path
+    from an input to an output. This is the number in a network's name (VGG-16, ResNet-50, DenseNet-121):
+    projection shortcuts run beside the main path and do not add to it."""
+    graph = report.layer_graph
+    best: dict[int, int] = {}
+    for n in graph.nodes:  # ids are in execution order, so producers come first
+        own = 1 if n.kind == "module" and n.macs > 0 else 0
+        best[n.id] = own + max((best.get(p, 0) for p in graph.predecessors(n.id)), default=0)
+    ends = [t.producer for t in graph.outputs if t.producer is not None]
+    if not ends:
+        return max(best.values(), default=0)
+    return max(best[e] for e in ends)
+
+
+def summary_row(report: Report, name: str | None = None) -> dict[str, Any]:
+    """One comparison row for ``report`` (see :data:`COMPARE_COLUMNS`)."""
+    from .render._format import shape
+    from .render.table import final_rf, rf_value
+
+    rf = rf_value(final_rf(report))
+    return {
+        "model": name or report.model,
+        "params_M": round(report.total_params / 1e6, 1),
+        "macs_G": round(report.total_macs / 1e9, 2),
+        "flops_G": round(report.total_flops / 1e9, 2),
+        "activation_MiB": round(report.activation_bytes / 2 ** 20, 1),
+        "rf": None if rf is None else int(rf),
+        "depth": weight_depth(report),
+        "status": report.status,
+        "params": report.total_params, "macs": report.total_macs, "flops": report.total_flops,
+        "activation_bytes": report.activation_bytes,
+        "input": ", ".join(shape(t.shape) for t in report.inputs),
+    }
+
+
+def _name_of(item: Any, index: int) -> str:
+    if isinstance(item, str):
+        return item.rpartition(":")[2] or item
+    if isinstance(item, Report):
+        return item.model
+    return type(item).__name__ if item is not None else f"model{index}"
+
+
+def _to_report(item: Any, input_size: Any, analyze_kwargs: dict[str, Any]) -> Report:
+    if isinstance(item, Report):
+        return item
+    from .api import analyze
+
+    if isinstance(item, str):
+        if item.endswith(".json") and ":" not in item:
+            with open(item, encoding="utf-8") as fh:
+                return Report.from_json(fh.read())
+        from .loading import load_model
+
+        item = load_model(item)
+    return analyze(item, input_size=input_size, **analyze_kwargs)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Reports of several models side by side. ``table`` is a DataFrame, one row per model."""
+
+    names: tuple[str, ...]
+    reports: tuple[Report, ...]
+
+    @cached_property
+    def rows(self) -> list[dict[str, Any]]:
+        return [summary_row(r, n) for n, r in zip(self.names, self.reports)]
+
+    @cached_property
+    def table(self) -> Any:
+        from .errors import require
+
+        pd = require("pandas", "layerscope.compare")
+        return pd.DataFrame(self.rows, columns=COMPARE_COLUMNS)
+
+    def pareto(self) -> list[bool]:
+        """True for models on the params/MACs Pareto frontier (no other model has fewer of both)."""
+        from .render.plots import pareto_mask
+
+        return pareto_mask([(r["params"], r["macs"]) for r in self.rows])
+
+    def to_markdown(self, *, plot: str | None = None, title: str | None = "Comparison") -> str:
+        """The comparison table in markdown (``plot``: file name of the scatter to link below it)."""
+        return comparison_markdown(self, plot=plot, title=title)
+
+    def to_csv(self) -> str:
+        return self.table.to_csv(index=False, lineterminator="\n")
+
+    def plot(self, ax: Any = None) -> Any:
+        """Params against MACs, one labelled point per model, Pareto frontier marked."""
+        from .render.plots import plot_pareto
+
+        return plot_pareto(self.table, "params", "macs", label="model", ax=ax)
+
+    def _repr_html_(self) -> str:
+        return self.table.to_html(index=False)
+
+
+def comparison_markdown(comparison: Comparison, *, plot: str | None = None, title: str | None = "Comparison") -> str:
+    from .render._format import human_bytes
+
+    front = comparison.pareto()
+    lines = [f"# {title}", ""] if title else []
+    lines += ["| model | input | params (M) | MACs (G) | FLOPs (G) | activations | receptive field | depth | "
+              "status |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r, on_front in zip(comparison.rows, front):
+        name = f"**{r['model']}**" if on_front else r["model"]
+        rf = "-" if r["rf"] is None else str(r["rf"])
+        lines.append(f"| {name} | {r['input']} | {r['params_M']:.1f} | {r['macs_G']:.2f} | {r['flops_G']:.2f} | "
+                     f"{human_bytes(r['activation_bytes'])} | {rf} | {r['depth']} | {r['status']} |")
+    lines += ["", "Bold: on the params/MACs Pareto frontier (no other model has both fewer parameters and fewer "
+              "MACs). Depth: weight layers (conv/linear/attention) on the longest input-to-output path. "
+              "Activations: every freshly allocated layer output of one forward pass. MACs/FLOPs convention: "
+              "torchvision's (see any single report)."]
+    if plot:
+        lines += ["", f"![params against MACs]({plot})"]
+    return "\n".join(lines) + "\n"
+
+
+def compare(models: Sequence[Any], *, input_size: Any = 224, names: Sequence[str] | None = None,
+            progress: Progress | None = None, **analyze_kwargs: Any) -> Comparison:
+    """Analyze every model (``nn.Module`` instances, SPEC strings like ``torchvision:resnet50``, saved
+    ``.json`` reports, or :class:`Report` objects) at ``input_size`` and put them side by side.
+
+    ``names`` label the rows (default: the SPEC's attribute or the model's class name). ``progress(i, n,
+    name)`` is called after each model (the CLI draws a progress bar with it; the library itself is silent).
+    Extra keyword arguments go to :func:`layerscope.analyze`.
+    """
+    from .errors import ConfigError
+
+    models = list(models)
+    if names is not None and len(names) != len(models):
+        raise ConfigError(f"{len(names)} names for {len(models)} models", hint="give one name per model",
+                          code="LS947")
+    labels = list(names) if names is not None else [_name_of(m, i) for i, m in enumerate(models)]
+    reports = []
+    for i, (item, label) in enumerate(zip(models, labels)):
+        reports.append(_to_report(item, input_size, analyze_kwargs))
+        if progress is not None:
+            progress(i + 1, len(models), label)
+    return Comparison(tuple(labels), tuple(reports))
