@@ -11,6 +11,9 @@ activation memory, receptive fields, and shape bugs explained.
 """
 
 from .api import analyze
+from .compare import compare
+from .diff import diff
+from .scaling import scale, sweep
 from .diagnostics import Diagnostic
 from .errors import (ConfigError, InputSpecError, LayerscopeError, MissingDependencyError, ModelLoadError,
                      TraceError)
@@ -22,6 +25,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError", "Diagnostic", "Graph", "InputSpecError", "LayerscopeError", "MissingDependencyError",
-    "ModelLoadError", "Node", "Report", "TensorInfo", "TraceError", "analyze", "explain_output_size",
-    "output_size", "trace_sizes", "__version__",
+    "ModelLoadError", "Node", "Report", "TensorInfo", "TraceError", "analyze", "compare", "diff", "explain_output_size",
+    "output_size", "scale", "sweep", "trace_sizes", "__version__",
 ]

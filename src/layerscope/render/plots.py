@@ -325,6 +325,9 @@ def plot_compound(table: Any, ax: Any = None) -> Any:
            color="tab:purple")
     ax.bar([i + width / 2 for i in x], [float(v) for v in df["predicted_ratio"]], width,
            label="depth x width^2 x resolution^2", color="tab:gray")
+    if "predicted_ratio_layers" in df.columns:
+        ax.plot(x, [float(v) for v in df["predicted_ratio_layers"]], "D", color="black", ms=5,
+                label="same rule with the depth actually built")
     ax.axhline(2.0, ls="--", color="black", lw=1, label="2 (alpha*beta^2*gamma^2 ~ 1.92)")
     ax.set_xticks(x, list(df["step"]), rotation=30, fontsize=8)
     ax.set_ylabel("growth factor per step")
