@@ -12,6 +12,7 @@ import difflib
 import functools
 import importlib.util
 import os
+import sys
 
 import pytest
 
@@ -22,6 +23,7 @@ def _load_oracle():
     spec = importlib.util.spec_from_file_location("torchvision_oracle", os.path.join(ROOT, "scripts",
                                                                                      "torchvision_oracle.py"))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up in sys.modules
     spec.loader.exec_module(module)
     return module
 
