@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 from .analysis import Context, run_analyzers
 from .diagnostics import Diagnostic
@@ -21,6 +21,8 @@ def analyze(
     mode: Literal["eval", "train"] = "eval",
     strict: bool = False,
     recover: bool = True,
+    select: Sequence[str] | str | None = None,
+    ignore: Sequence[str] | str | None = None,
 ) -> Report:
     """Trace ``model``'s forward pass on meta tensors and analyze it.
 
@@ -31,6 +33,9 @@ def analyze(
 
     A forward that fails on shapes still returns a Report (``report.ok`` is False) with every layer up to the
     failure; ``strict=True`` raises :class:`~layerscope.errors.TraceError` carrying the diagnostic instead.
+
+    ``select=`` / ``ignore=``: diagnostic code prefixes to keep / drop (``"LS3"``, ``["LS301", "LS110"]``);
+    a failed forward pass (LS100-LS108) is always reported.
 
     >>> import torch, layerscope
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 7, stride=2, padding=3), torch.nn.ReLU())
@@ -58,6 +63,10 @@ def analyze(
     result = Tracer(model, mode=mode, recover=recover_fn).run(args, kw)
     ctx = Context(result.graph, tuple(result_failures(result)), tuple(result.unused_params), mode)
     diagnostics: list[Diagnostic] = run_analyzers(ctx)
+    if select is not None or ignore is not None:
+        from .check import filter_codes
+
+        diagnostics = filter_codes(diagnostics, select=select, ignore=ignore)
     report = Report(
         model=type(model).__name__, layer_graph=result.graph, diagnostics=tuple(diagnostics),
         total_params=result.total_params, trainable_params=result.trainable_params,

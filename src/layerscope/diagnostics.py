@@ -29,6 +29,22 @@ CODES: dict[str, tuple[Severity, str]] = {
     "LS120": ("info", "finding follows an earlier error"),
     "LS201": ("warning", "ops without a counting rule: totals are partial"),
     "LS202": ("info", "parameters never used in the forward pass"),
+    "LS301": ("warning", "conv bias directly followed by BatchNorm (wasted parameters)"),
+    "LS302": ("warning", "transposed conv kernel not divisible by its stride (checkerboard artifacts)"),
+    "LS303": ("warning", "plain stack of many weight layers without a skip connection"),
+    "LS304": ("warning", "fully connected head holds most of the parameters"),
+    "LS305": ("info", "large dense kernel beyond the stem"),
+    "LS306": ("warning", "pooling kernel smaller than its stride (skipped pixels)"),
+    "LS307": ("warning", "BatchNorm in training mode on a batch of 1"),
+    "LS401": ("warning", "merged branches step through the input at different rates (jump mismatch)"),
+    "LS402": ("warning", "merged branches are not centred on the same input pixel (misaligned fields)"),
+    "LS403": ("info", "receptive field exceeds the input"),
+    "LS404": ("info", "op without a receptive-field rule"),
+    "LS501": ("error", "parameter count over budget"),
+    "LS502": ("error", "MACs over budget"),
+    "LS503": ("error", "activation memory over budget"),
+    "LS504": ("error", "receptive field below the required minimum"),
+    "LS505": ("warning", "budget cannot be verified"),
 }
 
 

@@ -1,0 +1,55 @@
+"""Helpers for test suites: assert that a model traces without shape bugs (and within a budget).
+
+>>> import torch
+>>> from layerscope.testing import assert_shapes_ok
+>>> report = assert_shapes_ok(torch.nn.Conv2d(3, 8, 3), input_size=32)
+>>> report.ok
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .check import Budget, at_or_above, budget_diagnostics, filter_codes
+
+
+def assert_shapes_ok(
+    model: Any,
+    input_size: Any = None,
+    *,
+    inputs: Any = None,
+    kwargs: dict[str, Any] | None = None,
+    batch_size: int | None = None,
+    mode: str = "eval",
+    fail_on: str = "error",
+    select: Sequence[str] | str | None = None,
+    ignore: Sequence[str] | str | None = None,
+    max_params: int | None = None,
+    max_macs: int | None = None,
+    max_activation_bytes: int | None = None,
+    min_receptive_field: int | None = None,
+) -> Any:
+    """Analyze ``model`` and raise ``AssertionError`` listing every finding at or above ``fail_on``
+    (``"error"`` by default: shape bugs and budget overruns; ``"warning"`` also fails on design lints).
+
+    Returns the :class:`~layerscope.report.Report` when the model passes, for further assertions.
+    """
+    from .api import analyze
+
+    report = analyze(model, input_size, inputs=inputs, kwargs=kwargs, batch_size=batch_size, mode=mode)  # type: ignore[arg-type]
+    budget = Budget(max_params, max_macs, max_activation_bytes, min_receptive_field)
+    found = filter_codes(list(report.diagnostics) + budget_diagnostics(report, budget), select=select,
+                         ignore=ignore)
+    bad = [d for d in found if at_or_above(d, fail_on)]
+    if bad:
+        size = input_size if input_size is not None else "the given inputs"
+        lines = [f"{report.model} at input {size}: {len(bad)} finding(s) at or above {fail_on}:"]
+        for d in bad:
+            where = f"{d.source}: " if d.source else ""
+            lines.append(f"  {where}{d}")
+        raise AssertionError("\n".join(lines))
+    return report
+
+
+__all__ = ["assert_shapes_ok"]
