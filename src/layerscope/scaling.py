@@ -231,7 +231,8 @@ def compound_scaling(family: Sequence[FamilyMember] | None = None, *, progress: 
 
 
 # ---------------------------------------------------------------------------------------------- sweeps
-SWEEP_METRICS = ["params", "macs", "flops", "activation_bytes", "rf", "depth", "status", "error_code", "error"]
+SWEEP_METRICS = ["params", "macs", "flops", "activation_bytes", "rf", "weight_layers", "status", "error_code",
+                 "error"]
 
 
 def configurations(space: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -268,7 +269,7 @@ def _sweep_one(build: Callable[..., Any], config: dict[str, Any], input_size: An
         return row
     rf = rf_value(final_rf(rep))
     row.update(params=rep.total_params, macs=rep.total_macs, flops=rep.total_flops,
-               activation_bytes=rep.activation_bytes, rf=None if rf is None else int(rf), depth=weight_depth(rep),
+               activation_bytes=rep.activation_bytes, rf=None if rf is None else int(rf), weight_layers=weight_depth(rep),
                status=rep.status)
     if not rep.ok:
         first = rep.errors[0]
@@ -283,7 +284,7 @@ def sweep(build: Callable[..., Any], space: Mapping[str, Sequence[Any]] | Sequen
 
     ``build(**config)`` returns an ``nn.Module`` for one configuration. ``space`` is a dict of parameter lists
     (their product is swept) or a list of configuration dicts. Columns: the configuration's keys, then
-    ``params, macs, flops, activation_bytes, rf, depth, status, error_code, error`` and ``pareto`` (True on the
+    ``params, macs, flops, activation_bytes, rf, weight_layers, status, error_code, error`` and ``pareto`` (True on the
     frontier: no other successful configuration has fewer-or-equal params and MACs and a larger-or-equal
     receptive field, better in one). A configuration that fails to build or trace is a row with ``status ==
     "failed"`` and its diagnostic code and message, never an exception.
@@ -309,6 +310,12 @@ def sweep(build: Callable[..., Any], space: Mapping[str, Sequence[Any]] | Sequen
 
     pd = require("pandas", "layerscope.sweep")
     configs = configurations(space)
+    clash = sorted({k for c in configs for k in c} & set(SWEEP_METRICS + ["pareto"]))
+    if clash:
+        from .errors import ConfigError
+
+        raise ConfigError(f"configuration keys {clash} clash with sweep result columns",
+                          hint="rename them in the search space (and in build's signature)", code="LS947")
     results: list[dict[str, Any]] = []
     own = None
     if executor is None:
