@@ -10,11 +10,13 @@ activation memory, receptive fields, and shape bugs explained.
 11689512
 """
 
+from .analysis.receptive_field import ReceptiveField, receptive_field
 from .api import analyze
 from .compare import compare
 from .diff import diff
 from .scaling import scale, sweep
 from .diagnostics import Diagnostic
+from .erf import EffectiveReceptiveField, effective_receptive_field
 from .errors import (ConfigError, InputSpecError, LayerscopeError, MissingDependencyError, ModelLoadError,
                      TraceError)
 from .geometry import explain_output_size, output_size, trace_sizes
@@ -25,6 +27,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError", "Diagnostic", "Graph", "InputSpecError", "LayerscopeError", "MissingDependencyError",
-    "ModelLoadError", "Node", "Report", "TensorInfo", "TraceError", "analyze", "compare", "diff", "explain_output_size",
-    "output_size", "scale", "sweep", "trace_sizes", "__version__",
+    "ModelLoadError", "Node", "ReceptiveField", "EffectiveReceptiveField", "Report", "TensorInfo", "TraceError", "analyze", "compare", "diff", "effective_receptive_field", "explain_output_size",
+    "output_size", "receptive_field", "scale", "sweep", "trace_sizes", "__version__",
 ]

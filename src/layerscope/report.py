@@ -138,11 +138,27 @@ class Report:
         return out
 
     def _rf_rows(self) -> dict[int, tuple]:
+        analysis = self._fields
+        return analysis.rows() if analysis is not None else {}
+
+    @cached_property
+    def _fields(self) -> Any:
+        """The receptive-field pass over the graph, computed once per Report."""
         try:
-            from .analysis.receptive_field import per_node
+            from .analysis.receptive_field import analyze_fields
         except ImportError:
-            return {}
-        return per_node(self.layer_graph)
+            return None
+        return analyze_fields(self.layer_graph)
+
+    @property
+    def receptive_field(self) -> Any:
+        """The :class:`~layerscope.analysis.receptive_field.ReceptiveField` of the model's first output."""
+        return self._fields.output_field(0)
+
+    def receptive_field_of(self, name: str) -> Any:
+        """The receptive field of module ``name``'s output (a leaf layer, a container such as ``layer3``,
+        or an op node such as ``layer1.0/add``)."""
+        return self._fields.field_of(name)
 
     @cached_property
     def table(self) -> Any:

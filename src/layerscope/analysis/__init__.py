@@ -27,6 +27,12 @@ def default_analyzers() -> list[Analyzer]:
     from . import cost, shapes
 
     found: list[Analyzer] = [shapes.analyze_failures, shapes.analyze_windows, cost.analyze_coverage]
+    try:  # receptive-field findings at merges (LS401-LS404)
+        from .receptive_field import analyze_receptive_field
+
+        found.append(analyze_receptive_field)
+    except ImportError:
+        pass
     try:  # optional analyzers registered by other modules of the package
         from . import lints
 
