@@ -253,7 +253,7 @@ def _diag(code: str, failure: Any, message: str, hint: str, **data: Any) -> Diag
     if subst is not None:
         data["substitute"] = list(subst)
         message += f" [tracing continued with an assumed output {tuple(subst)}]"
-    return make(code, message, hint=hint, module=failure.module, source=failure.source,
+    return make(code, message, hint=hint, module=failure.module or None, source=failure.source,
                 node=failure.node_count if subst is not None else None,
                 op=failure.op, operands=[list(t.shape) for t in failure.operands],
                 producers=[t.producer for t in failure.operands], torch_message=failure.message, **data)
