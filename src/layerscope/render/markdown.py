@@ -61,19 +61,32 @@ def summary_items(report: Any) -> list[tuple[str, str]]:
         ("activation memory", f"{human_bytes(report.activation_bytes)} (every freshly allocated layer output of "
                               "one forward pass, inputs excluded; views and in-place results share memory)"),
     ]
-    rf = final_rf(report)
-    if rf is not None:
-        size = spatial_input_size(report)
-        where = global_at(report)
-        note = (f"; covers the whole {size} px input from `{where}` on" if where else
-                f"; never covers the whole {size} px input" if size else "")
-        items.append(("receptive field", f"{_rf_text(rf)} px at the output{note}"))
-    else:
-        items.append(("receptive field", "not available for this model"))
+    items.append(("receptive field", receptive_field_summary_text(report)))
     items.append(("counting status", report.status))
     sev = {k: sum(d.severity == k for d in report.diagnostics) for k in ("error", "warning", "info")}
     items.append(("diagnostics", f"{sev['error']} errors, {sev['warning']} warnings, {sev['info']} info"))
     return items
+
+
+def receptive_field_summary_text(report: Any) -> str:
+    """One phrase for the summary: the local field and jump at the output, where it goes global and whether it
+    exceeds the input (``layerscope.render.rf_plots.receptive_field_summary`` when available)."""
+    try:
+        from .rf_plots import receptive_field_summary  # type: ignore[attr-defined]
+    except ImportError:
+        receptive_field_summary = None
+    if receptive_field_summary is not None:
+        try:
+            text = receptive_field_summary(report)
+        except Exception:  # the rest of the report must not be lost to a receptive-field failure
+            text = ""
+        if text:
+            return text
+    rf = final_rf(report)
+    if rf is None:
+        return "not available for this model"
+    where = global_at(report)
+    return f"{_rf_text(rf)} px at the output" + (f"; global from `{where}` on" if where else "")
 
 
 def summary_markdown(report: Any) -> str:
