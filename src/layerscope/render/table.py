@@ -141,16 +141,25 @@ def rf_value(v: Any) -> float | None:
     return _as_int(v)
 
 
+def _output_field(report: Any) -> Any:
+    try:
+        return getattr(report, "receptive_field", None)
+    except Exception:  # no traced output, or the receptive-field analysis is unavailable
+        return None
+
+
 def final_rf(report: Any) -> Any:
-    """The receptive field of the model's (first) output, as the receptive-field analysis reports it, or None."""
-    rf = getattr(report, "receptive_field", None)
+    """The receptive field at the model's (first) output, per spatial axis: the *local* field of the
+    convolutional path when the output is global (pooling/linear heads), since that is what people compare;
+    None when unknown."""
+    rf = _output_field(report)
     if rf is not None and not callable(rf):
-        for attr in ("final", "output", "rf"):
-            value = getattr(rf, attr, None)
-            if value is not None and not callable(value):
-                if hasattr(value, "rf"):
-                    return value.rf
-                return value
+        local = getattr(rf, "local_size", None)
+        if local is not None and any(v is not None for v in local):
+            return tuple(local)
+        size = getattr(rf, "size", None)
+        if size is not None:
+            return tuple(size)
     outputs = report.outputs
     if not outputs or outputs[0].producer is None:
         return None
@@ -169,14 +178,11 @@ def spatial_input_size(report: Any) -> int | None:
 
 
 def global_at(report: Any) -> str | None:
-    """The first layer whose receptive field covers the whole input (None if it never does or RF is unknown)."""
-    size = spatial_input_size(report)
-    if size is None:
-        return None
-    for r in report.rows():
-        value = _as_int(r["rf"])
-        if value is not None and value >= size:
-            return r["name"]
+    """The layer from which every output unit depends on the whole input (a global pool, a linear head, a
+    global-context branch), as the receptive-field analysis reports it; None when never or unknown."""
+    rf = _output_field(report)
+    if rf is not None and getattr(rf, "is_global", False):
+        return getattr(rf, "global_from", None)
     return None
 
 
