@@ -420,3 +420,76 @@ def test_per_node_is_fast_and_cached():
     report.rows()
     assert report._fields is report._fields  # computed once per Report
     assert analyze_fields(report.layer_graph).rows() == report._rf_rows()
+
+
+class Upsampled(nn.Module):
+    def __init__(self, mode: str, align: bool | None, factor: int) -> None:
+        super().__init__()
+        self.mode, self.align, self.factor = mode, align, factor
+        self.c1 = nn.Conv2d(1, 2, 3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(2, 2, 3, padding=1)
+        self.c3 = nn.Conv2d(2, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kw = {} if self.align is None else {"align_corners": self.align}
+        y = F.interpolate(self.c2(self.c1(x)), scale_factor=self.factor, mode=self.mode, **kw)
+        return self.c3(y)
+
+
+@pytest.mark.parametrize("mode,align,factor", [("nearest", None, 2), ("nearest-exact", None, 2),
+                                               ("bilinear", False, 2), ("bilinear", True, 2),
+                                               ("bicubic", False, 2), ("nearest", None, 3), ("bilinear", False, 3)])
+def test_interpolate_modes_unit_by_unit(mode, align, factor):
+    net, shape = Upsampled(mode, align, factor), (1, 1, 60, 60)
+    rf = layerscope.analyze(net, input_size=shape).receptive_field
+    widest = 0
+    for i in range(26, 32):  # consecutive units: every phase of the x2 / x3 resampling
+        unit, box = oracle(net, shape, index=(i, i))
+        assert rf.region(*unit) == box
+        widest = max(widest, box[0][1] - box[0][0])
+    assert rf.size[0] == widest
+    assert rf.jump[0] == pytest.approx(2 / factor if not align else 2 * 29 / (30 * factor - 1))
+
+
+def test_json_round_trip_keeps_the_field():
+    report = layerscope.analyze(UNet(), input_size=(1, 1, 64, 64))
+    again = layerscope.Report.from_json(report.to_json())
+    a, b = report.receptive_field, again.receptive_field
+    assert (a.size, a.jump, a.start, a.region(30, 31)) == (b.size, b.jump, b.start, b.region(30, 31))
+    assert report.rows()[5]["rf"] == again.rows()[5]["rf"]
+
+
+# ============================================================================================ rendering
+def test_plots_draw_the_data():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from layerscope.render.rf_plots import plot_receptive_field, plot_rf_boxes
+
+    report = layerscope.analyze(tv.models.resnet18(), input_size=224)
+    ax = plot_receptive_field(report)
+    rf_line = ax.lines[0]
+    assert max(rf_line.get_ydata()) == 435 and ax.get_yscale() == "log"
+    assert any(list(line.get_ydata()) == [224, 224] for line in ax.lines)  # the input size line
+    boxes = plot_rf_boxes(report)  # a classifier: boxes of the last local tensor, the trunk's output
+    rects = [p for p in boxes.patches if p.get_width() == 435]
+    assert len(rects) == 3  # first, centre and last unit
+    dil = layerscope.analyze(Dilated(), input_size=(1, 2, 61, 61))
+    ax = plot_rf_boxes(dil, units=[(0, 0)])
+    (r,) = [p for p in ax.patches if p.get_height() == 31]
+    assert r.get_width() == 15 and (r.get_x(), r.get_y()) == (3 - 7, 5 - 15)  # centre (5, 3), half-widths
+    one_d = layerscope.analyze(nn.Conv1d(1, 1, 5), input_size=(1, 20))
+    assert plot_rf_boxes(one_d).patches and plot_receptive_field(one_d).lines
+
+
+def test_markdown_section_and_summary_line():
+    from layerscope.render.rf_plots import receptive_field_markdown
+
+    report = layerscope.analyze(tv.models.resnet50(), input_size=224)
+    text = receptive_field_markdown(report)
+    assert "| local field (px) | 427 | 427 |" in text
+    assert "from `avgpool` on" in text and "`layer3.4.conv2`" in text
+    md = report.to_markdown()
+    assert "global from `avgpool` on; local field 427 px (jump 32), larger than the 224 px input" in md
+    plain = receptive_field_markdown(layerscope.analyze(Dilated(), input_size=(1, 2, 61, 61)))
+    assert "31x15 px" in plain and "stays within the input" in plain
