@@ -185,3 +185,14 @@ def test_assert_shapes_ok_helper():
     assert "LS104" in text and "conv2" in text and "(1, 16, 32, 32)" in text
     with pytest.raises(AssertionError, match="LS501"):
         assert_shapes_ok(nn.Conv2d(3, 8, 3), input_size=32, max_params=100)
+
+
+def test_policy_and_explanation_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    probe = ("import layerscope.check, layerscope.config, layerscope.analysis.explain, layerscope.analysis.lints, "
+             "layerscope.testing, layerscope.commands.check, sys\n"
+             "print(' '.join(m for m in ('torch', 'pandas', 'matplotlib', 'networkx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == []

@@ -314,6 +314,8 @@ def lint_large_kernel(ctx: Context) -> list[Diagnostic]:
             continue
         if min(w.kernel for w in o.windows) < LARGE_KERNEL:
             continue
+        if all(w.size_out == 1 and w.effective_kernel >= w.size_in for w in o.windows):
+            continue  # a kernel covering the whole map is a fully connected layer written as a conv
         out.append(make(
             "LS305",
             f"{node.type} with a {_fmt_kernel(o.windows)} kernel beyond the stem: a large dense "
@@ -354,7 +356,12 @@ def lint_batchnorm_batch1(ctx: Context) -> list[Diagnostic]:
     hits: list[Node] = []
     for node in ctx.graph:
         for o in node.ops:
-            if o.op == "batch_norm" and o.attrs.get("training") and o.inputs and o.inputs[0] and o.inputs[0][0] == 1:
+            if o.op != "batch_norm" or not o.attrs.get("training") or not o.inputs or not o.inputs[0]:
+                continue
+            # normalizing the layer's input activations, not e.g. a weight (NFNet's standardized convs call
+            # batch_norm on the weight with a "batch" of 1)
+            acts = node.inputs[0].shape if node.inputs else None
+            if acts is not None and tuple(o.inputs[0]) == tuple(acts) and acts[0] == 1:
                 hits.append(node)
                 break
     if not hits:
