@@ -73,6 +73,10 @@ def make_comparison(entries: list[Entry], out_dir: str = "reports") -> None:
                 *[e.name for e in entries], "-o", f"{out_dir}/comparison.md"]
         main(argv)
         main(argv[:-1] + [f"{out_dir}/comparison.csv"])
+        # torchvision's reference models alone: a frontier not dominated by the small example networks
+        tv = [e for e in entries if e.spec.startswith("torchvision:")]
+        main(["compare", *[e.spec for e in tv], "--input-size", "224", "--names",
+              *[e.spec.split(":")[1] for e in tv], "-o", f"{out_dir}/comparison_torchvision.md"])
     finally:
         os.chdir(cwd)
 

@@ -208,7 +208,13 @@ def write_report_plots(report: Any, directory: str, stem: str, *, top_k: int = 1
         elif key == "top_layers":
             fig = plot_top_layers_pair(report, top_k)
         elif key == "graph":
-            fig = plot_layer_graph(report, depth=graph_depth).figure
+            ax = plot_layer_graph(report, depth=graph_depth)
+            fig = ax.figure
+            # very tall graphs (DenseNet's concatenations) at a lower resolution keep the file small
+            height = fig.get_size_inches()[1]
+            save_figure(fig, os.path.join(directory, name), dpi=DPI if height < 40 else 60)
+            written[key] = name
+            continue
         else:  # pragma: no cover - guarded by REPORT_PLOTS
             continue
         save_figure(fig, os.path.join(directory, name))
@@ -270,8 +276,12 @@ def plot_pareto(table: Any, x: str = "params", y: str = "macs", *, label: str = 
                    zorder=4, label="Pareto frontier")
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", lw=1, zorder=2)
     if label in df.columns:
+        # models at the same point (the same architecture from two sources) share one label
+        labels: dict[tuple[float, float], list[str]] = {}
         for name, a, b in zip(df[label], xs, ys):
-            ax.annotate(str(name), (a, b), textcoords="offset points", xytext=(5, 3), fontsize=8)
+            labels.setdefault((a, b), []).append(str(name))
+        for (a, b), group in labels.items():
+            ax.annotate(", ".join(group), (a, b), textcoords="offset points", xytext=(5, 3), fontsize=8)
     if all(v > 0 for v in xs + ys):
         ax.set_xscale("log")
         ax.set_yscale("log")

@@ -1,0 +1,82 @@
+"""The committed reports in reports/ never go stale: regenerate one and compare byte for byte.
+
+To accept an intended change: ``LAYERSCOPE_UPDATE_GOLDEN=1 python -m pytest tests/test_reports_golden.py`` (and
+``python scripts/make_reports.py`` for all the other reports). PNGs are checked for existence and links only:
+their pixels depend on the matplotlib and freetype versions.
+"""
+
+import importlib.util
+import os
+import shutil
+import sys
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UPDATE = os.environ.get("LAYERSCOPE_UPDATE_GOLDEN") == "1"
+
+
+def _make_reports_module():
+    spec = importlib.util.spec_from_file_location("make_reports", os.path.join(ROOT, "scripts", "make_reports.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name", ["resnet18"])
+def test_committed_report_is_up_to_date(name, tmp_path, monkeypatch):
+    mk = _make_reports_module()
+    entry = next(e for e in mk.ENTRIES if e.name == name)
+    # generate exactly as scripts/make_reports.py does (the CLI, run from the repository root), into a
+    # scratch folder inside the repository so the relative paths have the same depth
+    scratch = os.path.join(ROOT, "reports", f".golden-{os.getpid()}")
+    monkeypatch.chdir(ROOT)
+    try:
+        from layerscope.cli import main
+
+        rc = main(mk.analyze_argv(entry, out_dir=os.path.relpath(scratch, ROOT)))
+        assert rc == 0
+        with open(os.path.join(scratch, f"{name}.md"), encoding="utf-8") as fh:
+            fresh = fh.read()
+        # the report names the command that made it; the scratch folder stands in for reports/
+        fresh = fresh.replace(os.path.relpath(scratch, ROOT) + "/", "reports/")
+        pngs = sorted(f for f in os.listdir(scratch) if f.endswith(".png"))
+        committed_path = os.path.join(ROOT, "reports", f"{name}.md")
+        if UPDATE:
+            with open(committed_path, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(fresh)
+            for f in pngs:
+                shutil.copy(os.path.join(scratch, f), os.path.join(ROOT, "reports", f))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    with open(committed_path, encoding="utf-8") as fh:
+        committed = fh.read()
+    assert fresh == committed, (
+        f"reports/{name}.md is stale: run `python scripts/make_reports.py` (or LAYERSCOPE_UPDATE_GOLDEN=1 pytest "
+        f"{os.path.relpath(__file__, ROOT)}) and commit the result")
+    for f in pngs:
+        assert f"]({f})" in committed and os.path.exists(os.path.join(ROOT, "reports", f))
+    assert len(pngs) == 4  # shapes, receptive field, top layers, graph
+
+
+def test_every_committed_report_links_existing_plots():
+    mk = _make_reports_module()
+    import re
+
+    for e in mk.ENTRIES:
+        path = os.path.join(ROOT, "reports", f"{e.name}.md")
+        if not os.path.exists(path):
+            pytest.fail(f"reports/{e.name}.md is missing: run python scripts/make_reports.py")
+        text = open(path, encoding="utf-8").read()
+        assert text.startswith(f"# {e.spec}\n")
+        assert f"`layerscope analyze {e.spec} --input-size {e.input_size} -o reports/{e.name}.md`" in text
+        for link in re.findall(r"\]\(([^)]+\.png)\)", text):
+            assert os.path.exists(os.path.join(ROOT, "reports", link)), link
+    assert os.path.exists(os.path.join(ROOT, "reports", "comparison.md"))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))
