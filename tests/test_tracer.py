@@ -183,6 +183,7 @@ def test_multihead_attention_fast_path_still_counts_matmuls(ctx):
     with ctx():
         report = layerscope.analyze(mha, inputs=(x, x, x))
     assert report.complete
+    assert [node.name for node in report.nodes] == ["MultiheadAttention"]  # atomic: one node
     assert report.total_macs == _attention_macs(n, l, l, e)
     assert report.total_params == sum(p.numel() for p in mha.parameters())
 

@@ -339,7 +339,8 @@ class Tracer:
         if name is None:  # a module that is not a registered child (built in forward, kept in a list)
             name = self._unique_name(f"{scope}/{type(module).__name__}" if scope else type(module).__name__)
         elif name == "":
-            name = type(module).__name__ if not module._modules else ""
+            # the model itself: a leaf or atomic model (an nn.MultiheadAttention) is one node named by its type
+            name = type(module).__name__ if not module._modules or isinstance(module, _ATOMIC) else ""
         call = self.calls.get(mid, 0)
         self.calls[mid] = call + 1
         opaque = not module._modules or isinstance(module, _ATOMIC)
