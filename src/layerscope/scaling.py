@@ -187,11 +187,20 @@ class CompoundStudy:
                        f"{r['weight_layers']} | {r['params']:,} | {r['macs'] / 1e9:.2f}G | {r['step'] or '-'} | "
                        f"{meas} | {pred} | {built} |")
         out += ["", "measured: MACs ratio to the previous model; rule: (d1/d0) * (w1/w0)^2 * (r1/r0)^2 from the "
-                    "nominal width/depth multipliers and the resolutions; rule (built depth): the same with the ratio of weight "
-                    "layers on the longest path in place of the nominal depth multiplier. EfficientNet's coefficients "
-                    "(alpha=1.2, beta=1.1, gamma=1.15) make alpha*beta^2*gamma^2 = 1.92, about 2 per unit of phi; "
-                    "the published variants do not step phi by exactly 1 and round channels to multiples of 8 "
-                    "and depths up, so the measured ratios follow the rule, not exactly 2."]
+                    "nominal width/depth multipliers and the resolutions; rule (built depth): the same with the ratio "
+                    "of weight layers on the longest path in place of the nominal depth multiplier."]
+        steps = [r for r in self.rows if r["measured_ratio"] is not None]
+        if steps:
+            worst = max(steps, key=lambda r: abs(r["ratio_error"]))
+            total = self.rows[-1]["macs"] / self.rows[0]["macs"]
+            rule = math.prod(r["predicted_ratio"] for r in steps)
+            out += ["", f"Over the family ({self.rows[0]['model']} -> {self.rows[-1]['model']}) MACs grow "
+                        f"{total:.1f}x against {rule:.1f}x by the rule. Step by step the rule is off by up to "
+                        f"{100 * abs(worst['ratio_error']):.0f}% ({worst['step']}): channels are rounded to "
+                        "multiples of 8 and block counts rounded up, so the built depth and width move in "
+                        "uneven steps. EfficientNet's coefficients (alpha=1.2, beta=1.1, gamma=1.15) give "
+                        "alpha*beta^2*gamma^2 = 1.92, about 2 per unit of phi; the mean growth per step here is "
+                        f"{total ** (1 / len(steps)):.2f}."]
         if plot:
             out += ["", f"![compound scaling]({plot})"]
         return "\n".join(out) + "\n"
