@@ -283,7 +283,7 @@ def explain_broadcast(graph: Graph, failure: Any) -> Diagnostic | None:
         return None
     a, b = ops[0], ops[1]
     diffs = _broadcast_conflicts(a.shape, b.shape)
-    if a.producer is not None and b.producer is not None and len(a.shape) >= 3 and len(b.shape) >= 3:
+    if a.producer is not None and b.producer is not None and len(a.shape) >= 4 and len(b.shape) >= 4:
         residual = explain_residual(graph, failure, a, b)
         if residual is not None:
             return residual
@@ -513,10 +513,18 @@ def explain_cat(graph: Graph, failure: Any) -> Diagnostic | None:
     before = ancestors(graph, max(common)) if common else set()
     branches = sorted((anc_a | anc_b) - before)
     floored, _ = _downsamplers(graph, branches, axes)
+    upsampled = any(_upsamples(graph[n]) for n in branches)
+    unet = bool(floored) and upsampled
     data["floored"] = floored
-    if floored:
+    if unet:
         msg += (f". This is a skip connection broken by floor division: {'; '.join(floored)}, and the way back "
                 f"up cannot restore the lost pixel")
+    else:
+        ch_a, ch_b = size_chain(graph, first.producer, axes[0]), size_chain(graph, odd.producer, axes[0])
+        if ch_a is not None and ch_b is not None:
+            start = ch_a[0].outputs[0].shape[axes[0]]
+            msg += (f". The branches change the size differently: {chain_text(ch_a[1], start)} vs "
+                    f"{chain_text(ch_b[1], start)}")
     hints = []
     # every spatial concat of the trace must line up at the suggested size, not only this one
     pairs = [(first.producer, odd.producer)] + _concat_pairs(graph)
@@ -527,11 +535,28 @@ def explain_cat(graph: Graph, failure: Any) -> Diagnostic | None:
         data["valid_input_sizes"] = sizes
         hints.append("use an input size of " + " or ".join(map(str, sizes))
                      + (f" (a multiple of {mult})" if mult > 1 and all(s % mult == 0 for s in sizes) else ""))
-    if mult > 1 and not hints:
-        hints.append(f"use an input size that is a multiple of {mult}")
-    hints.append("or pad/crop the upsampled tensor to the skip's size before the concat (e.g. F.pad(up, [0, dx, 0, "
-                 "dy]) or F.interpolate(up, size=skip.shape[-2:]))")
+    if unet:
+        if mult > 1 and not hints:
+            hints.append(f"use an input size that is a multiple of {mult}")
+        hints.append("or pad/crop the upsampled tensor to the skip's size before the concat (e.g. F.pad(up, "
+                     "[0, dx, 0, dy]) or F.interpolate(up, size=skip.shape[-2:]))")
+    else:
+        hints.append("make both branches produce the same size (same stride and 'same'-style padding, "
+                     "p = (k-1)//2), or crop/pad/interpolate one operand before the concat")
     return _diag("LS103", failure, msg, "; ".join(hints), **data)
+
+
+def _upsamples(node: Node) -> bool:
+    """A transposed conv or a resize that enlarges: the way back up of an encoder-decoder."""
+    for o in node.ops:
+        if o.windows and any(w.transposed and w.stride > 1 for w in o.windows):
+            return True
+        if o.spatial == "resize":
+            t_in = _main_input(node)
+            if t_in is not None and node.outputs and len(t_in.shape) >= 3 \
+                    and math.prod(node.outputs[0].shape[2:]) > math.prod(t_in.shape[2:]):
+                return True
+    return False
 
 
 def _same(steps_a: list, steps_b: list, s: int) -> bool:
@@ -603,15 +628,15 @@ def explain_conv(graph: Graph, failure: Any) -> Diagnostic | None:
         return None
     got = x.shape[-(nd + 1)]
     transposed = failure.op in _CONV_T
-    expected = w.shape[0] if transposed else w.shape[1]
-    out_ch = w.shape[1] if transposed else w.shape[0]
+    groups = getattr(failure, "extra", {}).get("groups")
+    if groups is None:  # not recorded (recovery off): a weight with one input channel per group is depthwise
+        groups = w.shape[0] if (not transposed and w.shape[1] == 1) else 1
+    groups = int(groups) or 1
+    expected = w.shape[0] if transposed else w.shape[1] * groups
+    out_ch = w.shape[1] * groups if transposed else w.shape[0]
     kernel = "x".join(map(str, w.shape[2:]))
-    if not transposed and expected != got and got % expected == 0:
-        groups_note = f" (or {got // expected} groups of {expected}, if grouped)"
-    else:
-        groups_note = ""
-    if got == expected or (not transposed and got % expected == 0 and groups_note):
-        return None  # not a channel mismatch (groups, kernel larger than the input...)
+    if got == expected:
+        return None  # not a channel mismatch (a kernel larger than the input...)
     layer = failure.module or failure.op
     setter = _channel_setter(graph, x)
     where_from = ""
@@ -623,8 +648,9 @@ def explain_conv(graph: Graph, failure: Any) -> Diagnostic | None:
     elif setter is not None:
         where_from = f"; the {got} channels are the model input's"
     kind = "ConvTranspose" if transposed else "Conv"
+    grp = f", groups={groups}" if groups > 1 else ""
     msg = (f"{failure.op} {_where(failure)}: {layer} expects {expected} input channels (weight "
-           f"{tuple(w.shape)}: {kind}{nd}d({expected}, {out_ch}, kernel {kernel})) but gets {got} from "
+           f"{tuple(w.shape)}: {kind}{nd}d({expected}, {out_ch}, kernel {kernel}{grp})) but gets {got} from "
            f"{describe(graph, x)}{where_from}")
     hint = f"build {layer} with in_channels={got}"
     if setter is not None and setter.kind != "input":

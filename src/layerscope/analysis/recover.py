@@ -217,6 +217,8 @@ def recover(tracer: Any, failure: Any, func: Callable, args: tuple, kwargs: dict
         out = substitute_for(name, inplace, func, tuple(args), kwargs)
     except Exception:  # recovery must never turn a diagnosable failure into a crash
         return None
+    if name in _CONV or name in _CONV_T:  # the explanation needs the declared groups (absent from the graph)
+        failure.extra["groups"] = int(_arg(tuple(args), kwargs, 6, "groups", 1) or 1)
     if out is not None:
         failure.extra["substitute"] = tuple(int(s) for s in out.shape)
     return out
