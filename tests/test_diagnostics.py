@@ -338,3 +338,50 @@ def test_matmul_and_reshape_models_do_not_fail_eagerly_once_fixed():
     x = torch.empty(1, 16, 16, 16, device="meta")
     assert x.flatten(1).shape == (1, 4096)
     assert MatmulMismatch and BadReshape and TwoIndependentBugs  # imported cases exist
+
+
+def test_grouped_conv_channel_mismatch_counts_groups():
+    class DW(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 16, 3)
+            self.dw = nn.Conv2d(32, 32, 3, groups=32)  # depthwise, built for 32 channels
+
+        def forward(self, x):
+            return self.dw(self.a(x))
+
+    for recover in (True, False):
+        d = errors(layerscope.analyze(DW(), input_size=32, recover=recover))[0]
+        assert d.code == "LS104" and d.module == "dw"
+        assert "expects 32 input channels" in d.message and "gets 16" in d.message  # 1 per group * 32 groups
+
+
+def test_parallel_branches_with_different_padding_are_not_called_a_unet_bug():
+    class TwoBranch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+            self.b = nn.Conv2d(3, 8, 5, stride=2)
+
+        def forward(self, x):
+            return torch.cat([self.a(x), self.b(x)], 1)
+
+    d = errors(layerscope.analyze(TwoBranch(), input_size=32))[0]
+    assert d.code == "LS103"
+    # a: (32 + 2 - 3)//2 + 1 = 16; b: (32 - 5)//2 + 1 = 14
+    assert "32 -> 16 (a) vs 32 -> 14 (b)" in d.message
+    assert "floor division" not in d.message and "valid_input_sizes" not in d.data
+
+
+def test_token_tensors_that_do_not_add_are_a_broadcast_error_not_a_residual_story():
+    class Mix(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(16, 32), nn.Linear(16, 16)
+
+        def forward(self, x):
+            return self.a(x) + self.b(x)
+
+    d = errors(layerscope.analyze(Mix(), inputs=meta_input((2, 10, 16))))[0]
+    assert d.code == "LS107"
+    assert "(2, 10, 32) from a" in d.message and "(2, 10, 16) from b" in d.message and "dim 2: 32 vs 16" in d.message
