@@ -93,6 +93,8 @@ def test_diagnostics_rendered_with_hints():
     assert any(f"**{d.code}** {d.severity}" in md for d in rep.errors)
     assert "  - hint: " in md
     assert "0 errors" not in md
+    # the catalogue's code for a linear layer fed the wrong number of features, named up front
+    assert "> **1 shape error.** First: **LS102** at `classifier`" in md
 
 
 def test_relative_source():

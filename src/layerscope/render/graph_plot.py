@@ -31,6 +31,25 @@ def _common_prefix(names: list[str]) -> str:
     return ".".join(prefix)
 
 
+def _label(graph: Any, members: list[int], key: str, whole_key: bool) -> str:
+    """A readable name for a collapsed node: the module it is (when it covers one whole container call or is
+    the only node of its key), else ``common.prefix`` and ``first..last`` of its members on a second line."""
+    if whole_key:
+        return key
+    if len(members) == 1:
+        return graph[members[0]].name
+    lo, hi = members[0], members[-1]
+    if hi - lo + 1 == len(members):
+        covering = [s for s in graph.scopes if s.first == lo and s.last == hi]
+        if covering:
+            return min(covering, key=lambda s: s.depth).name
+    names = [graph[m].name for m in members]
+    prefix = _common_prefix(names)
+    tails = [n[len(prefix):].lstrip("./") or n for n in names] if prefix else names
+    span = tails[0] if tails[0] == tails[-1] else f"{tails[0]}..{tails[-1]}"
+    return f"{prefix}\n{span}" if prefix else span
+
+
 def collapse_graph(report: Any, depth: int = 2) -> Any:
     """The report's layer graph collapsed to ``depth`` as a ``networkx.DiGraph``.
 
@@ -70,15 +89,7 @@ def collapse_graph(report: Any, depth: int = 2) -> Any:
         last = graph[members[-1]]
         merge = len(preds[first.id]) >= 2
         key = keys[root]
-        if key_count[key] == 1 or len(members) == 1 and first.kind == "module":
-            label = key if key_count[key] == 1 else first.name
-        else:
-            prefix = _common_prefix([graph[m].name for m in members])
-            if prefix and prefix != key and len(prefix) > len(key):
-                label = prefix
-            else:
-                tail = [graph[m].name[len(key):].lstrip("./") or graph[m].name for m in members]
-                label = key + ": " + (tail[0] if len(tail) == 1 else f"{tail[0]}..{tail[-1]}")
+        label = _label(graph, members, key, key_count[key] == 1)
         g.add_node(root, label=label, members=members, merge=merge, first=members[0],
                    params=sum(graph[m].params for m in members), macs=sum(graph[m].macs for m in members),
                    output_shape=last.outputs[0].shape if last.outputs else None, kind=first.kind,
@@ -108,7 +119,7 @@ def layered_positions(g: Any) -> dict[Any, tuple[float, float]]:
     return pos
 
 
-def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: int = 28) -> Any:
+def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: int = 32) -> Any:
     """Draw :func:`collapse_graph` top-down: boxes for layers (labelled with name, output shape and MACs),
     circles for merges (residual adds, concats), skip connections as curved edges."""
     from .plots import _new_ax
@@ -126,7 +137,9 @@ def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: 
             connectionstyle="arc3,rad=-0.35" if skip else "arc3,rad=0"))
     for n, data in g.nodes(data=True):
         x, y = pos[n]
-        label = data["label"] if len(data["label"]) <= max_label else "…" + data["label"][-(max_label - 1):]
+        # long names keep their informative end (the block and layer), one line per part
+        label = "\n".join(line if len(line) <= max_label else "…" + line[-(max_label - 1):]
+                          for line in data["label"].split("\n"))
         if data["merge"]:
             ax.text(x, y, f"{data['op']}\n{shape(data['output_shape'])}", ha="center", va="center", fontsize=6,
                     bbox=dict(boxstyle="circle,pad=0.3", fc="#ffe0e0", ec="tab:red"))
