@@ -493,3 +493,44 @@ def test_markdown_section_and_summary_line():
     assert "global from `avgpool` on; local field 427 px (jump 32), larger than the 224 px input" in md
     plain = receptive_field_markdown(layerscope.analyze(Dilated(), input_size=(1, 2, 61, 61)))
     assert "31x15 px" in plain and "stays within the input" in plain
+
+
+# ============================================================================================ layouts and context
+class Hybrid(nn.Module):
+    """Conv stem -> tokens (flatten + transpose) -> Linear over channels -> back to a map -> conv head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, stride=2, padding=1)
+        self.mix = nn.Linear(4, 4)
+        self.head = nn.Conv2d(4, 1, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.stem(x)
+        n, c, h, w = y.shape
+        t = self.mix(y.flatten(2).transpose(1, 2))
+        return self.head(t.transpose(1, 2).reshape(n, c, h, w))
+
+
+def test_tokens_back_to_a_map_keep_their_axes():
+    rf = check_against_oracle(Hybrid(), (1, 1, 40, 40))
+    assert rf.size == (7, 7) and not rf.is_global  # 3 + 2*2: the Linear over channels is pointwise
+
+
+def test_window_attention_is_not_global_but_unknown():
+    report = layerscope.analyze(tv.models.swin_t(), input_size=224)
+    rf = report.receptive_field
+    # only the last stage's 7x7 window covers its whole 7x7 map: that is where attention becomes global
+    assert rf.is_global and rf.global_from.startswith("features.7.0.attn")
+    assert rf.local_size == (None, None)  # windows and shifts are not followed: unknown, not guessed
+    codes = [d.code for d in report.diagnostics]
+    assert "LS404" in codes and "LS402" not in codes  # patch merging's strided slices are not a misalignment
+
+
+def test_aspp_image_pooling_is_context_not_a_jump_mismatch():
+    seg = tv.models.segmentation.deeplabv3_resnet50(weights=None, weights_backbone=None, aux_loss=False)
+    report = layerscope.analyze(seg, input_size=(3, 128, 128))
+    rf = report.receptive_field
+    assert rf.is_global and rf.global_from == "classifier.0.convs.4.0"  # the ASPP image-pooling branch
+    assert not [d for d in report.diagnostics if d.code in ("LS401", "LS402")]
+    assert rf.jump == (1, 1)  # bilinear x8 back to the input grid

@@ -55,6 +55,23 @@ Key = tuple[int, int]  # (node id, output slot)
 # (flatten/reshape: positions are no longer affine), or no spatial content (None).
 Dim = Union[int, frozenset, None]
 
+
+class _Part(frozenset):
+    """Axes folded into a dim that holds only part of their positions (a window partition, as in Swin):
+    mixing along it mixes a neighbourhood of unknown shape, not every position."""
+
+
+class _Flat(frozenset):
+    """Affine axes flattened in order into one dim (``flatten(2)`` of an image into tokens): splitting it back
+    into dims of the same sizes (``reshape(N, C, H, W)``) restores them."""
+
+    layout: tuple[tuple[int, int], ...]
+
+    def __new__(cls, layout: Sequence[tuple[int, int]]) -> "_Flat":
+        obj = super().__new__(cls, (a for a, _ in layout))
+        obj.layout = tuple(layout)
+        return obj
+
 __all__ = ["AxisField", "FieldAnalysis", "ReceptiveField", "analyze_fields", "analyze_receptive_field",
            "per_node", "receptive_field", "spatial_axis_names"]
 
@@ -100,12 +117,18 @@ Step = tuple
 class _State:
     dims: tuple[Dim, ...]
     fields: tuple[AxisField | None, ...]  # the local field per input axis; None: unknown
-    global_from: int | None = None  # node id that made the unit see the whole input
+    global_from: int | None = None  # node id that made the unit see the whole input (the earliest)
     resampled: bool = False  # an upsampling op on the path: the numbers are a continuous approximation
+    last_global: int = -1  # the latest global op on the local path: a merge input with a later one is context
 
     @property
     def spatial(self) -> bool:
         return any(d is not None for d in self.dims)
+
+    def evolve(self, dims: tuple[Dim, ...], fields: tuple[AxisField | None, ...] | None = None,
+               resampled: bool | None = None) -> "_State":
+        return _State(dims, self.fields if fields is None else tuple(fields), self.global_from,
+                      self.resampled if resampled is None else resampled, self.last_global)
 
 
 @dataclass(frozen=True)
@@ -494,7 +517,13 @@ def analyze_fields(graph: Graph, *, spatial_dims: int | None = None) -> FieldAna
         ins = [(i, t, s) for i, t, s in ins if s is not None]
         if not ins or not n_axes:
             continue
-        _Node(node, ins, n_axes, findings, graph).run(states, links)
+        try:
+            _Node(node, ins, n_axes, findings, graph).run(states, links)
+        except Exception as exc:  # noqa: BLE001 - one unreadable node must not cost the whole analysis
+            findings.append(make(
+                "LS404", f"{node.name}: the receptive field could not be followed through this node "
+                f"({type(exc).__name__}: {exc}); it is unknown after it", hint="please report this model",
+                module=node.name, source=node.source, node=node.id, severity="info"))
     analysis = FieldAnalysis(graph, states, links, tuple(sizes), ())
     findings.extend(_exceeds(analysis))
     return FieldAnalysis(graph, states, links, tuple(sizes), tuple(findings))
@@ -635,14 +664,27 @@ class _Node:
             else:
                 fields[a], rs = _forward_step(f, step)
                 resampled = resampled or rs
-        return shape, _State(dims, tuple(fields), st.global_from, resampled), self._with_steps(lks, per_axis)
+        return shape, st.evolve(dims, tuple(fields), resampled), self._with_steps(lks, per_axis)
 
     def _lose(self, st: _State, lks: list[_Link], axes: Iterable[int], dims: tuple[Dim, ...], shape) -> tuple:
         return self._advance(st, lks, {a: None for a in axes}, dims, shape)
 
-    def _make_global(self, st: _State, lks: list[_Link], dims: tuple[Dim, ...], shape) -> tuple:
+    def _make_global(self, st: _State, lks: list[_Link], dims: tuple[Dim, ...], shape,
+                     mixed: Sequence[Dim] | None = None, rest: Sequence[Dim] | None = None) -> tuple:
+        """Mixing positions: global, unless only partial folds are mixed while other positions stay apart
+        (attention inside windows): then the extent is unknown, not global."""
+        mixed_c = [c for c in (mixed or ()) if c is not None]
+        if mixed_c and all(isinstance(c, _Part) for c in mixed_c) and any(c is not None for c in (rest or ())):
+            if not any(d.data.get("reason") == "window" for d in self.findings):  # once: it repeats per block
+                self.findings.append(make(
+                    "LS404", f"{self.node.name}: {self.node.type} mixes positions inside windows of a partitioned "
+                    "map; the receptive field's extent is not followed through window partitions and is unknown "
+                    "from here on", hint="the local field is reported as unknown (None) rather than guessed",
+                    module=self.node.name, source=self.node.source, node=self.node.id, severity="info",
+                    reason="window"))
+            return self._lose(st, lks, {a for c in mixed_c for a in c}, dims, shape)
         g = st.global_from if st.global_from is not None else self.node.id
-        return shape, _State(dims, st.fields, g, st.resampled), lks
+        return shape, _State(dims, st.fields, g, st.resampled, self.node.id), lks
 
     # ---------------------------------------------------------------- categories
     def _window(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
@@ -686,21 +728,25 @@ class _Node:
             lks = [_Link(ln.src, ln.local, ln.steps, tuple(a or b for a, b in
                                                             zip(ln.const or (False,) * self.n_axes, const)))
                    for ln in lks]
-        return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+        return out_shape, st.evolve(dims), lks
 
     def _merge(self, cur: list, out_shape: tuple, *, check: bool = True) -> tuple:
         """The union of the inputs' fields; warn when jumps differ or centres do not line up."""
         glob = [c for c in cur if c[1].global_from is not None]
-        local = [c for c in cur if c[1].global_from is None] or cur
+        # the local path is the input(s) whose latest global op is oldest: an input pooled more recently (an SE
+        # gate, an ASPP image-pooling branch) is a global-context branch of this merge
+        base = min(c[1].last_global for c in cur)
+        local = [c for c in cur if c[1].last_global == base]
         g = min((c[1].global_from for c in glob), default=None)  # the earliest node that made it global
         dims = max(cur, key=lambda c: sum(d is not None for d in c[1].dims))[1].dims
         fields: list[AxisField | None] = []
         for a in range(self.n_axes):
+            if any(c[1].fields[a] is None for c in local):
+                fields.append(None)  # one branch's field is unknown: so is the union
+                continue
             cands = []
             for c in local:
                 f = c[1].fields[a]
-                if f is None:
-                    continue
                 if any(ln.const and ln.const[a] for ln in c[2]) and len(local) > 1:
                     continue  # broadcast along this axis: one unit for all positions, no alignment to check
                 cands.append((c, f))
@@ -718,14 +764,22 @@ class _Node:
             lo = min(f.lo for _, f in cands)
             hi = max(f.hi for _, f in cands)
             fields.append(AxisField(hi - lo + 1, cands[0][1].jump, (lo + hi) / 2))
-            if check and len({f.start for _, f in cands}) > 1:
+            if check and len({f.start for _, f in cands}) > 1 and not all(self._phase(c) for c, _ in cands):
                 self._finding("LS402", a, cands)
         lks = []
         local_ids = {id(c) for c in local}
         for c in cur:
             lks.extend(_Link(ln.src, ln.local and id(c) in local_ids, ln.steps, ln.const) for ln in c[2])
-        resampled = any(c[1].resampled for c in cur)
-        return out_shape, _State(dims, tuple(fields), g, resampled), lks
+        resampled = any(c[1].resampled for c in local)
+        return out_shape, _State(dims, tuple(fields), g, resampled, base), lks
+
+    def _phase(self, c: tuple) -> bool:
+        """The input comes straight from a strided slice: offsets between such branches are intended
+        (space-to-depth, as in Swin's patch merging or YOLOv5's Focus), not a misalignment."""
+        srcs = [ln.src for ln in c[2]]
+        return bool(srcs) and all(
+            self.graph[s[0]].kind == "op" and bool(self.graph[s[0]].ops) and
+            self.graph[s[0]].ops[0].spatial == "slice" for s in srcs)
 
     def _finding(self, code: str, axis: int, cands: list) -> None:
         node = self.node
@@ -758,8 +812,8 @@ class _Node:
             dims = _align(tuple(shape), out_shape, st.dims)
         if st.dims and st.dims[-1] is not None:
             # a Linear over positions (flattened map, or a spatial last dim): every output sees them all
-            return self._make_global(st, lks, dims, out_shape)
-        return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+            return self._make_global(st, lks, dims, out_shape, st.dims[-1:], st.dims[:-1])
+        return out_shape, st.evolve(dims), lks
 
     def _global(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
         name = op.op
@@ -769,8 +823,8 @@ class _Node:
             pooled = st.dims[len(st.dims) - n:]
             dims = st.dims if len(st.dims) == len(out_shape) else _align(tuple(shape), out_shape, st.dims)
             if any(d is not None for d in pooled):
-                return self._make_global(st, lks, dims, out_shape)
-            return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+                return self._make_global(st, lks, dims, out_shape, pooled, st.dims[:len(st.dims) - n])
+            return out_shape, st.evolve(dims), lks
         if name in ("matmul", "mm", "bmm") and len(self.node.inputs) >= 2:
             return self._matmul(cur, out_shape)
         if name == "scaled_dot_product_attention":
@@ -784,7 +838,7 @@ class _Node:
         dims = st.dims if len(st.dims) == len(out_shape) else _fold(st.dims, len(out_shape))
         if any(c[1].spatial for c in cur):
             return self._make_global(st, lks, dims, out_shape)
-        return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+        return out_shape, st.evolve(dims), lks
 
     def _operand(self, k: int, cur: list) -> tuple | None:
         """The state of the node's k-th tensor input if it is traced (None: a weight or a constant)."""
@@ -810,11 +864,11 @@ class _Node:
         dims = tuple(dims) + (None,) * (nd - len(dims))
         parts = [c for c in (a, b) if c is not None]
         _, st, lks = parts[0] if len(parts) == 1 else self._merge(
-            [(c[0], _State(c[1].dims[-nd:] if len(c[1].dims) >= nd else c[1].dims, c[1].fields, c[1].global_from,
-                           c[1].resampled), c[2]) for c in parts], out_shape, check=False)
-        if any(d is not None for d in contracted):
-            return self._make_global(st, lks, dims, out_shape)  # a sum over positions: attention's A @ V
-        return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+            [(c[0], c[1].evolve(c[1].dims[-nd:] if len(c[1].dims) >= nd else c[1].dims), c[2]) for c in parts],
+            out_shape, check=False)
+        if any(d is not None for d in contracted):  # a sum over positions: attention's A @ V
+            return self._make_global(st, lks, dims, out_shape, contracted, dims)
+        return out_shape, st.evolve(dims), lks
 
     def _sdpa(self, cur: list, out_shape: tuple) -> tuple:
         q, k, v = (self._operand(i, cur) for i in range(3))
@@ -823,8 +877,9 @@ class _Node:
         dims = q[1].dims if q is not None and len(q[1].dims) == len(out_shape) else _fold(st.dims, len(out_shape))
         over_positions = any(c is not None and len(c[1].dims) >= 2 and c[1].dims[-2] is not None for c in (k, v))
         if over_positions:
-            return self._make_global(st, lks, dims, out_shape)
-        return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+            return self._make_global(st, lks, dims, out_shape, [c[1].dims[-2] for c in (k, v) if c is not None],
+                                     dims)
+        return out_shape, st.evolve(dims), lks
 
     def _einsum(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple | None:
         eq = str(op.attrs.get("equation", "")).replace(" ", "")
@@ -836,7 +891,7 @@ class _Node:
         if not any(operands):
             operands = [self._operand(i, cur) for i in range(len(terms))]
         letters: dict[str, Dim] = {}
-        contracted_spatial = False
+        contracted: list[Dim] = []
         for term, c in zip(terms, operands):
             if c is None or len(term) != len(c[1].dims):
                 continue
@@ -844,15 +899,15 @@ class _Node:
                 if d is not None:
                     letters.setdefault(ch, d)
                     if ch not in rhs:
-                        contracted_spatial = True
+                        contracted.append(d)
         dims = tuple(letters.get(ch) for ch in rhs)
         parts = [c for c in operands if c is not None]
         if not parts:
             return None
         _, st, lks = parts[0] if len(parts) == 1 else self._merge(parts, out_shape, check=False)
-        if contracted_spatial:
-            return self._make_global(st, lks, dims, out_shape)
-        return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+        if contracted:
+            return self._make_global(st, lks, dims, out_shape, contracted, dims)
+        return out_shape, st.evolve(dims), lks
 
     def _attention_module(self, cur: list, out_shapes: list) -> tuple:
         shape, st, lks = cur[0] if len(cur) == 1 else self._merge(cur, tuple(cur[0][0]), check=False)
@@ -882,8 +937,9 @@ class _Node:
             dims = _fold(st.dims, len(out))
         if any(st.dims[d] is not None for d in reduced if d < nd):
             # softmax / mean / max over positions: every output depends on all of them
-            return self._make_global(st, lks, dims, out)
-        return out, _State(dims, st.fields, st.global_from, st.resampled), lks
+            return self._make_global(st, lks, dims, out, [st.dims[d] for d in reduced if d < nd],
+                                     [c for i, c in enumerate(st.dims) if i not in reduced])
+        return out, st.evolve(dims), lks
 
     def _resize(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
         shape, st, lks = cur[0]
@@ -919,15 +975,14 @@ class _Node:
         dims = _align(tuple(shape), tuple(out_shape), st.dims)
         kept = {d for d in dims if isinstance(d, int)}
         fields = tuple(f if a in kept else None for a, f in enumerate(st.fields))
-        return _State(dims, fields, st.global_from, st.resampled)
+        return st.evolve(dims, fields)
 
     def _reshape(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
         shape, st, lks = cur[0]
         shape = tuple(shape)
         perm = op.attrs.get("perm")
         if perm is not None and len(perm) == len(st.dims):
-            return out_shape, _State(tuple(st.dims[p] for p in perm), st.fields, st.global_from,
-                                     st.resampled), lks
+            return out_shape, st.evolve(tuple(st.dims[p] for p in perm)), lks
         if op.op in _EXPAND:
             return self._broadcast_one((shape, st, lks), out_shape)
         if op.op in _OPAQUE_LAYOUT or op.op in ("permute", "transpose", "movedim", "t", "T", "mT", "H", "mH",
@@ -937,7 +992,7 @@ class _Node:
             axes = {a for d in st.dims if d is not None for a in ((d,) if isinstance(d, int) else d)}
             return self._lose(st, lks, axes, _fold(st.dims, len(out_shape)), out_shape)
         dims = _align(shape, out_shape, st.dims)
-        return out_shape, _State(dims, st.fields, st.global_from, st.resampled), lks
+        return out_shape, st.evolve(dims), lks
 
     def _slice(self, op: OpRecord, cur: list, out_shapes: list) -> list:
         shape, st, lks = cur[0]
@@ -989,8 +1044,7 @@ class _Node:
         except (TypeError, ValueError):
             return self._unknown(op, cur, out_shape)
         if op.op == "stack":
-            cur = [(tuple(s[:d]) + (1,) + tuple(s[d:]), _State(st.dims[:d] + (None,) + st.dims[d:], st.fields,
-                                                                 st.global_from, st.resampled), lks)
+            cur = [(tuple(s[:d]) + (1,) + tuple(s[d:]), st.evolve(st.dims[:d] + (None,) + st.dims[d:]), lks)
                    for s, st, lks in cur]
         else:
             # joined along an affine spatial axis: positions of the later parts are shifted, unknown here
@@ -1064,10 +1118,20 @@ def _align(a: tuple[int, ...], b: tuple[int, ...], dims: tuple[Dim, ...]) -> tup
                     j += 1
                 else:
                     return _fold(dims, len(b))
+            if len(gj) == 1 and all(isinstance(dims[k], int) for k in gi):
+                out[gj[0]] = _Flat([(dims[k], a[k]) for k in gi])  # (H, W) -> H*W tokens, in order
+                continue
+            flat = dims[gi[0]] if len(gi) == 1 else None
+            if isinstance(flat, _Flat) and tuple(b[k] for k in gj) == tuple(n for _, n in flat.layout):
+                for k, (axis, _) in zip(gj, flat.layout):  # tokens -> (H, W) again: the same layout back
+                    out[k] = axis
+                continue
             axes = frozenset(x for k in gi if dims[k] is not None
                              for x in ((dims[k],) if isinstance(dims[k], int) else dims[k]))
+            # split over several dims (or already partial): each holds only part of the positions
+            partial = len(gj) > 1 or any(isinstance(dims[k], _Part) for k in gi)
             for k in gj:
-                out[k] = axes or None
+                out[k] = (_Part(axes) if partial else axes) if axes else None
         else:
             return _fold(dims, len(b))
     return tuple(out)
