@@ -150,3 +150,19 @@ def test_bad_config_is_a_coded_usage_error(project):
     p = run(cwd=str(project))
     assert p.returncode == 2
     assert "LS949" in p.stderr and "max_params" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_in_process_sizes_before_specs_and_output_file(tmp_path, capsys, monkeypatch):
+    from layerscope.cli import main
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "reports" / "check.json"
+    # argparse would hand the SPEC to --input-size; the command moves it back
+    code = main(["check", "--input-size", "32", "examples.buggy:ConvChannelMismatch", "--no-config",
+                 "--format", "json", "-o", str(out)])
+    assert code == 1
+    data = json.loads(out.read_text())
+    assert [f["code"] for f in data["findings"] if f["severity"] == "error"] == ["LS104"]
+    assert "written to" in capsys.readouterr().out
+    code = main(["check", "examples.buggy:ConvChannelMismatch", "-s", "32", "--no-config", "--select", "LS3"])
+    assert code == 1  # a failed trace is reported whatever the selection

@@ -78,7 +78,10 @@ def _plan(args: argparse.Namespace) -> tuple[list[tuple[str, Any, Budget, int | 
     from ._common import parse_size
 
     config = CheckConfig() if args.no_config else load_config(args.config)
-    cli_sizes = [parse_size(s) for s in args.input_size] if args.input_size else None
+    raw_sizes = list(args.input_size or [])
+    # ``--input-size 224 torchvision:resnet18``: argparse hands the SPEC to --input-size; a size has no ':'
+    args.specs = list(args.specs) + [v for v in raw_sizes if ":" in v]
+    cli_sizes = [parse_size(s) for s in raw_sizes if ":" not in s] or None
     cli_budget = _cli_budget(args)
     plan = []
     specs = args.specs or [m.spec for m in config.models]
