@@ -385,3 +385,18 @@ def test_token_tensors_that_do_not_add_are_a_broadcast_error_not_a_residual_stor
     d = errors(layerscope.analyze(Mix(), inputs=meta_input((2, 10, 16))))[0]
     assert d.code == "LS107"
     assert "(2, 10, 32) from a" in d.message and "(2, 10, 16) from b" in d.message and "dim 2: 32 vs 16" in d.message
+
+
+def test_a_models_own_shape_assertion_is_reported_with_its_message():
+    class Checked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3)
+
+        def forward(self, x):
+            assert x.shape[-1] == 224, f"expected 224 px, got {x.shape[-1]}"
+            return self.conv(x)
+
+    d = errors(layerscope.analyze(Checked(), input_size=160))[0]
+    assert d.code == "LS100" and "expected 224 px, got 160" in d.message
+    assert d.source and "test_diagnostics.py" in d.source

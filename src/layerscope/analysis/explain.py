@@ -238,6 +238,15 @@ def explain_failure(graph: Graph, failure: Any) -> Diagnostic | None:
             return explain_matmul(graph, failure)
         if op in _RESHAPE:
             return explain_reshape(graph, failure)
+        if getattr(failure, "exception", "") == "NotImplementedError" and "meta" in (failure.message or "").lower():
+            return _diag("LS100", failure, f"{op} {_where(failure)} has no meta-tensor implementation in this "
+                         f"PyTorch, so layerscope cannot trace past it: {failure.message.splitlines()[0]}",
+                         "register a fake/meta kernel for the op (torch.library.register_fake), or analyze the "
+                         "model up to that layer (the table shows every layer before it)")
+        if op == "_assert" or getattr(failure, "exception", "") == "AssertionError":
+            first = (failure.message or "assertion failed").splitlines()[0]
+            return _diag("LS100", failure, f"the model's own shape check {_where(failure)} failed: {first}",
+                         "the model asserts on its input; use the input size it expects (see the message)")
     except Exception:  # an explanation must never hide the failure itself: fall back to LS100
         return None
     return None
