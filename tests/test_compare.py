@@ -134,15 +134,22 @@ def test_cli_compare_with_progress_and_plot(tmp_path):
     md = out.read_text()
     assert "| strided_conv_net |" in md or "| **strided_conv_net** |" in md
     assert (tmp_path / "cmp_pareto.png").exists()
-    res = _run("compare", specs[0], "--input-size", "224", "--format", "csv")
-    assert res.returncode == 0 and res.stdout.startswith("model,params_M,macs_G")
-    assert res.stderr == ""  # one model: no progress bar
+
+
+def test_cli_compare_one_model_csv_without_progress(capsys, monkeypatch):
+    from layerscope.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["compare", "examples/downsampling.py:strided_conv_net", "-s", "224", "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("model,params_M,macs_G") and out.err == ""  # one model: no progress bar
 
 
 def test_cli_diff_spec_against_saved_json(tmp_path):
-    saved = tmp_path / "a.json"
-    res = _run("analyze", "examples/downsampling.py:strided_conv_net", "-s", "224", "-o", str(saved))
-    assert res.returncode == 0, res.stderr
+    from examples.downsampling import strided_conv_net
+
+    saved = tmp_path / "a.json"  # what `layerscope analyze ... -o a.json` writes
+    saved.write_text(layerscope.analyze(strided_conv_net(), input_size=224).to_json())
     res = _run("diff", str(saved), "examples/downsampling.py:conv_maxpool_net", "-s", "224", "--format", "json")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
@@ -150,5 +157,12 @@ def test_cli_diff_spec_against_saved_json(tmp_path):
     assert totals["total_params"]["delta"] == 0  # pooling has no parameters (examples/downsampling.py)
     assert totals["total_macs"]["delta"] > 0
     assert data["counts"]["added"] >= 4  # one pooling layer per stage
-    res = _run("diff", "examples/downsampling.py:strided_conv_net", "examples/downsampling.py:strided_conv_net")
-    assert res.returncode == 2 and "LS948" in res.stderr  # a SPEC needs an input size
+
+
+def test_cli_diff_spec_needs_an_input_size(capsys, monkeypatch):
+    from layerscope.cli import main
+
+    monkeypatch.chdir(ROOT)
+    spec = "examples/downsampling.py:strided_conv_net"
+    assert main(["diff", spec, spec]) == 2
+    assert "LS948" in capsys.readouterr().err  # a SPEC needs an input size

@@ -220,5 +220,12 @@ def test_cli_analyze_text_depth_and_csv():
     res = _run("analyze", "examples/resnet.py:resnet18", "--input-size", "224", "--depth", "1")
     assert res.returncode == 0, res.stderr
     assert any(line.startswith("layer1 ") and "16 layers" in line for line in res.stdout.splitlines())
-    res = _run("analyze", "examples/resnet.py:resnet18", "--input-size", "224", "--format", "csv")
-    assert res.returncode == 0 and res.stdout.startswith("name,type,kind,depth")
+
+
+
+def test_cli_main_csv_in_process(capsys, monkeypatch):
+    from layerscope.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["analyze", "examples/downsampling.py:strided_conv_net", "-s", "224", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("name,type,kind,depth")
