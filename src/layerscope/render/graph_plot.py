@@ -73,9 +73,16 @@ def collapse_graph(report: Any, depth: int = 2) -> Any:
             i = parent[i]
         return i
 
+    def is_merge(i: int) -> bool:
+        return len(preds[i]) >= 2
+
     for n in nodes:
         p = preds[n.id]
         if len(p) == 1 and len(succ[p[0]]) == 1 and keys[p[0]] == keys[n.id] and n.kind != "input":
+            # a merge circle may absorb the cheap ops after it (add -> relu) but not a layer with MACs: the
+            # layer keeps its own box (and its cost label)
+            if is_merge(find(p[0])) and n.macs > 0:
+                continue
             parent[find(n.id)] = find(p[0])
     groups: dict[int, list[int]] = {}
     for n in nodes:
