@@ -38,9 +38,17 @@ def test_clean_model_and_warnings_pass_unless_fail_on_warning():
     assert "LS301 warning conv" in p.stdout and "passed" in p.stdout.splitlines()[-1]
     p = run("examples.buggy:ConvBiasBeforeBN", "--input-size", "32", "--fail-on", "warning")
     assert p.returncode == 1
-    p = run("examples.buggy:ConvBiasBeforeBN", "--input-size", "32", "--fail-on", "warning", "--ignore", "LS301")
-    assert p.returncode == 0, p.stdout
-    assert "LS301" not in p.stdout
+
+
+def test_ignore_makes_a_warning_gate_pass(capsys, monkeypatch):
+    from layerscope.cli import main
+
+    monkeypatch.chdir(ROOT)
+    code = main(["check", "examples.buggy:ConvBiasBeforeBN", "--input-size", "32", "--fail-on", "warning",
+                 "--ignore", "LS301", "--no-config"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "LS301" not in out
 
 
 def test_load_failure_and_misuse_exit_2_without_traceback():
@@ -132,11 +140,26 @@ def test_pyproject_models_and_budgets(project):
     p = run(cwd=str(project))
     assert p.returncode == 1
     assert "LS504 error" in p.stdout and "receptive field 5 px" in p.stdout
-    # the command line overrides the config file's budget
-    p = run("--min-receptive-field", "5", cwd=str(project))
-    assert p.returncode == 0, p.stdout
-    p = run("--max-params", "800", cwd=str(project))
-    assert p.returncode == 1 and "LS501" in p.stdout
+
+
+
+def test_command_line_budgets_override_the_config(project, capsys, monkeypatch):
+    from layerscope.cli import main
+
+    write_config(project, """
+        [tool.layerscope]
+        [[tool.layerscope.models]]
+        spec = "nets.py:tiny"
+        input-size = 32
+        min-receptive-field = 6
+    """)
+    monkeypatch.chdir(project)
+    assert main(["check"]) == 1  # receptive field 1 + 2 + 2 = 5 < 6
+    assert "LS504" in capsys.readouterr().out
+    assert main(["check", "--min-receptive-field", "5"]) == 0
+    capsys.readouterr()
+    assert main(["check", "--max-params", "800"]) == 1  # 808 parameters (see above)
+    assert "LS501 error" in capsys.readouterr().out
 
 
 def test_bad_config_is_a_coded_usage_error(project):
