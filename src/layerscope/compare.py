@@ -137,6 +137,7 @@ def comparison_markdown(comparison: Comparison, *, plot: str | None = None, titl
                      f"{human_bytes(r['activation_bytes'])} | {rf} | {r['depth']} | {r['status']} |")
     lines += ["", "Bold: on the params/MACs Pareto frontier (no other model has both fewer parameters and fewer "
               "MACs). Depth: weight layers (conv/linear/attention) on the longest input-to-output path. "
+              "Receptive field: the local field (px) of the convolutional path at the output, global heads aside. "
               "Activations: every freshly allocated layer output of one forward pass. MACs/FLOPs convention: "
               "torchvision's (see any single report)."]
     if plot:
