@@ -21,6 +21,19 @@ D, HEADS, FFN, LAYERS, SEQ = 4096, 32, 16384, 32, 2048
 SCRIPT = textwrap.dedent(f"""
     import json, resource, time, torch, layerscope
     torch.set_num_threads(1)
+
+    def peak_rss():
+        # VmHWM: this process image's own high-water mark. ru_maxrss would not do: Linux carries it over
+        # from the parent across fork/exec, so under a big pytest process it reports pytest's size.
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
     with torch.device("meta"):
         layer = torch.nn.TransformerEncoderLayer({D}, {HEADS}, {FFN}, batch_first=True)
         model = torch.nn.TransformerEncoder(layer, {LAYERS})
@@ -31,7 +44,7 @@ SCRIPT = textwrap.dedent(f"""
     print(json.dumps({{
         "macs": report.total_macs, "params": report.total_params, "complete": report.complete,
         "ok": report.ok, "nodes": len(report.nodes), "seconds": seconds,
-        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss": peak_rss(),
     }}))
 """)
 
