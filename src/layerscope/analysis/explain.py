@@ -359,16 +359,20 @@ def explain_residual(graph: Graph, failure: Any, a: TensorInfo, b: TensorInfo) -
     strides, channels, _ = _changes(graph, main_branch)
     s_strides, s_channels, _ = _changes(graph, short_branch)
     fork_name = graph[c].name
+    if graph[c].kind == "module" and not graph[c].ops and graph[c].inputs and graph[c].inputs[0].producer is not None:
+        # an op-less module (nn.Identity) hands on the very tensor it got, so the tracer sees the branch start
+        # there; the block really forks where that tensor was made
+        fork_name = producer_name(graph, graph[c].inputs[0])
     what = []
     if strides:
-        what.append("stride/size at " + ", ".join(strides))
+        what.append("the resolution at " + ", ".join(strides))
     if channels:
-        what.append("channels at " + ", ".join(channels))
+        what.append("the channels at " + ", ".join(channels))
     changed = " and ".join(what) if what else "its shape"
     if not short_branch or (not s_strides and not s_channels):
         via = ", ".join(graph[n].name for n in short_branch)
         if short.producer == c:  # the shortcut operand is the fork itself (e.g. an nn.Identity shortcut)
-            shortcut_text = (f"the shortcut ({_layer_kind(graph[c])}) passes the block input "
+            shortcut_text = (f"the shortcut ({graph[c].name}: {graph[c].type}) passes the block input "
                              f"{tuple(fork or ())} through unchanged")
         else:
             shortcut_text = (f"the shortcut is an identity of {fork_name}'s output {tuple(fork or ())}"
