@@ -75,6 +75,7 @@ def analyze_failures(ctx: Context) -> list[Diagnostic]:
     except ImportError:  # pragma: no cover
         explain_failure = None  # type: ignore[assignment]
     out: list[Diagnostic] = []
+    substituted: set[int] = set()
     for i, failure in enumerate(ctx.failures):
         diag = explain_failure(ctx.graph, failure) if explain_failure is not None else None
         if diag is None:
@@ -87,8 +88,37 @@ def analyze_failures(ctx: Context) -> list[Diagnostic]:
                 hint="see the table up to this layer for the shapes that reached it",
                 module=failure.module, source=failure.source,
             )
-        if i > 0:
+        if i > 0 and _follows(ctx.graph, failure, substituted):
             diag = make(diag.code, diag.message, hint=diag.hint, module=diag.module, source=diag.source,
                         node=diag.node, severity=diag.severity, follows_error=True, **dict(diag.data))
+        sub = _substituted_node(ctx.graph, failure)
+        if sub is not None:
+            substituted.add(sub)
         out.append(diag)
     return out
+
+
+def _substituted_node(graph: Graph, failure) -> int | None:
+    """The node whose output was substituted to keep tracing after ``failure`` (None: the trace ended)."""
+    for node in graph.nodes[failure.node_count:]:
+        if (node.kind == "module" and node.name == failure.module) or (node.kind == "op" and node.type == failure.op):
+            return node.id
+    return None
+
+
+def _follows(graph: Graph, failure, substituted: set[int]) -> bool:
+    """True when an operand of ``failure`` descends from a substituted output of an earlier failure: a finding
+    that may only be a consequence of that earlier error. Independent bugs are not marked."""
+    if not substituted:
+        return False
+    stack = [t.producer for t in failure.operands if t.producer is not None]
+    seen: set[int] = set()
+    while stack:
+        nid = stack.pop()
+        if nid in substituted:
+            return True
+        if nid in seen or nid >= len(graph):
+            continue
+        seen.add(nid)
+        stack.extend(graph.predecessors(nid))
+    return False
