@@ -31,6 +31,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -127,9 +128,16 @@ def measure(pool: dict[tuple[str, str], Callable[[], Any]], repeat: int,
     best = {k: float("inf") for k in pool}
     for _ in range(repeat):
         for k, fn in pool.items():
-            t0 = CLOCK()
-            fn()
-            best[k] = min(best[k], CLOCK() - t0)
+            # as timeit does: collect first and keep the collector off while timing, so that garbage left by
+            # one method (fvcore's jit trace makes plenty) is not collected on the next method's clock
+            gc.collect()
+            gc.disable()
+            try:
+                t0 = CLOCK()
+                fn()
+                best[k] = min(best[k], CLOCK() - t0)
+            finally:
+                gc.enable()
     return best
 
 
