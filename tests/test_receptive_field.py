@@ -534,3 +534,14 @@ def test_aspp_image_pooling_is_context_not_a_jump_mismatch():
     assert rf.is_global and rf.global_from == "classifier.0.convs.4.0"  # the ASPP image-pooling branch
     assert not [d for d in report.diagnostics if d.code in ("LS401", "LS402")]
     assert rf.jump == (1, 1)  # bilinear x8 back to the input grid
+
+
+def test_token_sequences_have_no_spatial_axes_but_conv1d_inputs_do():
+    # (N, L, E) tokens into a transformer: the last dim is features, so there is no pixel grid to report
+    with torch.device("meta"):
+        enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2)
+    report = layerscope.analyze(enc, inputs=torch.empty(1, 16, 32, device="meta"))
+    assert report.receptive_field.size == () and all(r["rf"] is None for r in report.rows())
+    # (N, C, L) into a conv (after a pointwise norm): one spatial axis
+    net = nn.Sequential(nn.BatchNorm1d(2), nn.Conv1d(2, 2, 5, stride=2), nn.Conv1d(2, 2, 3))
+    assert layerscope.receptive_field(net, input_size=(2, 50)).size == (9,)  # 5 + (3-1)*2

@@ -36,6 +36,15 @@ the convolutional path, ignoring global-context branches such as squeeze-and-exc
 
 Normalization statistics (BatchNorm in training, GroupNorm, InstanceNorm, LayerNorm) are not counted as
 spatial context, as in every receptive-field convention.
+
+Spatial axes are the trailing ``ndim - 2`` dims of each input (1 for ``(N, C, L)``, 2 for images, 3 for
+volumes). They are followed through permutes (the dims are recorded by the rules), through reshapes whose
+size groups prove the mapping (``flatten(2)`` into tokens and back to ``(H, W)``), and through slices
+(offset and step shift ``start`` and scale ``jump``). A layout that cannot be proven (a window partition, an
+``unfold``) leaves the field *unknown* (None) rather than guessed, with an LS404 note.
+
+In the node table (``rf``, ``jump``, ``start`` columns) a global node shows the input extent as ``rf`` and its
+centre as ``start``; ``jump`` stays the local grid's.
 """
 
 from __future__ import annotations
@@ -491,11 +500,19 @@ def analyze_fields(graph: Graph, *, spatial_dims: int | None = None) -> FieldAna
     links: dict[Key, tuple[_Link, ...]] = {}
     findings: list[Diagnostic] = []
     n_axes, sizes = 0, []
+    n_of: dict[int, int] = {}
+    succ: dict[int, list[int]] | None = None
     for node in graph:
         if node.kind == "input" and node.outputs:
             shape = node.outputs[0].shape
-            n = spatial_dims if spatial_dims is not None else (len(shape) - 2 if 3 <= len(shape) <= 5 else 0)
-            n = max(0, min(n, len(shape)))
+            if spatial_dims is not None:
+                n = spatial_dims
+            elif len(shape) == 3:
+                succ = graph.successors() if succ is None else succ
+                n = _sequence_axes(graph, node.id, succ)
+            else:
+                n = len(shape) - 2 if 3 <= len(shape) <= 5 else 0
+            n = n_of[node.id] = max(0, min(n, len(shape)))
             if n > n_axes:
                 sizes += [0] * (n - n_axes)
                 n_axes = n
@@ -506,8 +523,7 @@ def analyze_fields(graph: Graph, *, spatial_dims: int | None = None) -> FieldAna
             if not node.outputs:
                 continue
             shape = node.outputs[0].shape
-            n = spatial_dims if spatial_dims is not None else (len(shape) - 2 if 3 <= len(shape) <= 5 else 0)
-            n = max(0, min(n, len(shape)))
+            n = n_of.get(node.id, 0)
             dims: tuple[Dim, ...] = (None,) * (len(shape) - n) + tuple(range(n))
             fields = tuple(_UNIT if a < n else None for a in range(n_axes))
             states[(node.id, 0)] = _State(dims, fields)
@@ -527,6 +543,30 @@ def analyze_fields(graph: Graph, *, spatial_dims: int | None = None) -> FieldAna
     analysis = FieldAnalysis(graph, states, links, tuple(sizes), ())
     findings.extend(_exceeds(analysis))
     return FieldAnalysis(graph, states, links, tuple(sizes), tuple(findings))
+
+
+def _sequence_axes(graph: Graph, input_id: int, succ: Mapping[int, list[int]]) -> int:
+    """1 if a 3-d input is ``(N, C, L)`` for a conv (its first non-pointwise consumer slides a window), 0 if it
+    is tokens ``(N, L, E)`` / ``(L, N, E)`` whose last dim is features (a Linear, attention, a reshape)."""
+    frontier, seen = [input_id], {input_id}
+    for _ in range(16):
+        nxt = []
+        for nid in frontier:
+            for s in succ.get(nid, ()):
+                if s in seen:
+                    continue
+                seen.add(s)
+                ops = graph[s].ops
+                kinds = {o.spatial for o in ops if o.op not in _NORMS}
+                if "window" in kinds:
+                    return 1
+                if kinds - {"pointwise"}:
+                    return 0
+                nxt.append(s)
+        if not nxt:
+            return 1
+        frontier = nxt
+    return 1
 
 
 def per_node(graph: Graph) -> dict[int, tuple[tuple, tuple, tuple]]:
