@@ -219,6 +219,8 @@ class Tracer:
         return got
 
     def op_record(self, name: str, inplace: bool, args: Any, kwargs: Any, outs: list[torch.Tensor]) -> OpRecord:
+        if not inplace and kwargs and kwargs.get("inplace") is True and "dropout" not in name:
+            inplace = True  # F.relu(x, inplace=True), as nn.ReLU(inplace=True) calls it
         in_shapes = tuple(tuple(t.shape) for t in _tensors(args, []))
         out_shapes = tuple(tuple(t.shape) for t in outs)
         rule = lookup(name)
