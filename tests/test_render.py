@@ -101,6 +101,8 @@ def test_relative_source():
     assert relative_source("/repo/examples/resnet.py:116", "/repo") == "examples/resnet.py:116"
     assert relative_source("/elsewhere/lib/x.py:3", "/repo") == "x.py:3"
     assert relative_source(None, "/repo") is None
+    assert relative_source("/usr/lib/python3/site-packages/torchvision/models/resnet.py:150", "/repo") == \
+        "torchvision/models/resnet.py:150"
 
 
 def test_csv_matches_golden():

@@ -196,5 +196,10 @@ def relative_source(source: str | None, root: str | None) -> str | None:
         path, line = source, ""
     if root is not None and os.path.isabs(path):
         rel = os.path.relpath(path, root)
-        path = os.path.basename(path) if rel.startswith("..") else rel
+        if not rel.startswith(".."):
+            path = rel
+        elif "site-packages" + os.sep in path:  # an installed library: torchvision/models/resnet.py
+            path = path.split("site-packages" + os.sep, 1)[1]
+        else:
+            path = os.path.basename(path)
     return f"{path}:{line}" if line else path

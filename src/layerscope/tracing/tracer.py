@@ -94,9 +94,17 @@ def _dtype_info(dtype: torch.dtype, cache: dict = {}) -> tuple[str, int]:  # noq
 
 def _user_source(skip: int = 2) -> str | None:
     f = sys._getframe(skip)
+    left_layerscope = False
     while f is not None:
         fn = f.f_code.co_filename
-        if not (fn.startswith(_TORCH_DIR) or fn.startswith(_LS_DIR) or fn.startswith("<frozen")):
+        if fn.startswith(_LS_DIR):
+            # layerscope frames below the model (the hooks) are skipped; reaching layerscope again after torch
+            # frames means we walked out of the model into whoever called analyze(): no model source line
+            if left_layerscope:
+                return None
+        elif fn.startswith(_TORCH_DIR + os.sep) or fn.startswith("<frozen"):  # not torchvision/, torchaudio/
+            left_layerscope = True
+        else:
             return f"{fn}:{f.f_lineno}"
         f = f.f_back
     return None
