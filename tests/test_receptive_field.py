@@ -63,6 +63,8 @@ def oracle(model: nn.Module, shape: tuple[int, ...], index: tuple[int, ...] | No
     if index is None:
         index = tuple(s // 2 for s in y.shape[-n:])
     y[(0, 0) + tuple(index)].backward()
+    if x.grad is None or not x.grad.any():  # the unit reads no input pixel (a transposed conv's gap)
+        return tuple(index), tuple((0, 0) for _ in range(n))
     g = x.grad.detach().abs().sum(dim=(0, 1))
     boxes = []
     for a in range(n):
@@ -545,3 +547,62 @@ def test_token_sequences_have_no_spatial_axes_but_conv1d_inputs_do():
     # (N, C, L) into a conv (after a pointwise norm): one spatial axis
     net = nn.Sequential(nn.BatchNorm1d(2), nn.Conv1d(2, 2, 5, stride=2), nn.Conv1d(2, 2, 3))
     assert layerscope.receptive_field(net, input_size=(2, 50)).size == (9,)  # 5 + (3-1)*2
+
+
+@st.composite
+def up_down_stacks(draw):
+    layers = []
+    for _ in range(draw(st.integers(2, 6))):
+        kind = draw(st.sampled_from(["conv", "tconv", "up", "max"]))
+        if kind == "tconv":
+            k, s = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+            p = draw(st.integers(0, (k - 1) // 2))
+            layers.append(("tconv", k, s, p, draw(st.integers(0, max(0, s - 1)))))
+        elif kind == "up":
+            layers.append(("up", draw(st.integers(2, 3)), 0, 0, draw(st.sampled_from(["nearest", "linear"]))))
+        elif kind == "conv":
+            k = draw(st.integers(1, 4))
+            layers.append(("conv", k, draw(st.integers(1, 3)), draw(st.integers(0, k // 2)), 1))
+        else:
+            k = draw(st.integers(2, 3))
+            layers.append(("max", k, draw(st.integers(1, 2)), draw(st.integers(0, k // 2)), False))
+    return layers
+
+
+def build_up_down(layers) -> nn.Module:
+    mods: list[nn.Module] = []
+    for kind, k, s, p, extra in layers:
+        if kind == "tconv":
+            mods.append(nn.ConvTranspose1d(2, 2, k, s, p, output_padding=extra))
+        elif kind == "up":
+            mods.append(nn.Upsample(scale_factor=k, mode=extra))
+        elif kind == "conv":
+            mods.append(nn.Conv1d(2, 2, k, s, p))
+        else:
+            mods.append(nn.MaxPool1d(k, s, p))
+    return nn.Sequential(*mods)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(up_down_stacks())
+def test_random_transposed_and_upsampling_stacks_unit_by_unit(layers):
+    net = build_up_down(layers)
+    for size in (24, 48, 96, 192):
+        report = layerscope.analyze(net, inputs=torch.empty(1, 2, size, device="meta"))
+        if not report.ok:
+            continue
+        rf = report.receptive_field
+        n_out = report.outputs[0].shape[-1]
+        units = range(n_out // 2 - 3, n_out // 2 + 3)
+        if n_out >= 8 and all(0 < rf.region(u)[0][0] and rf.region(u)[0][1] < size for u in units):
+            break
+    else:
+        assume(False)
+    for u in units:
+        _, box = oracle(net, (1, 2, size), index=(u,))
+        (lo, hi), = rf.region(u)
+        if box == ((0, 0),):
+            assert lo == hi  # no input pixel: an empty box
+        else:
+            assert ((lo, hi),) == box
+        assert rf.size[0] >= box[0][1] - box[0][0]

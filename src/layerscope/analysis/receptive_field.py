@@ -372,7 +372,13 @@ class FieldAnalysis:
         if st is None or not st.resampled:
             return None
         got = self._backward(key, axis, index)
-        return None if got is None else (Fraction(got[0]), Fraction(got[1] + 1))
+        if got is None:
+            return None
+        if got[0] > got[1]:  # the unit reads no input pixel (a transposed conv's gap: only its bias)
+            f = st.fields[axis]
+            c = Fraction(math.floor(f.start + index * f.jump)) if f is not None else Fraction(0)
+            return c, c
+        return Fraction(got[0]), Fraction(got[1] + 1)
 
     def _backward(self, key: Key, axis: int, index: int) -> tuple[int, int] | None:
         pending: dict[Key, tuple[int, int]] = {key: (index, index)}
@@ -400,11 +406,15 @@ class FieldAnalysis:
                         lo = hi = 0
                     for step in reversed(steps):
                         lo, hi = _backward_step(lo, hi, step)
-                    if lo > hi:  # e.g. a transposed conv unit fed by no input unit (only its bias)
+                        if lo > hi:  # e.g. a transposed conv unit fed by no input unit (only its bias)
+                            break
+                    if lo > hi:
                         continue
                     old = pending.get(ln.src)
                     pending[ln.src] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
-        return None if lost and result is None else result
+        if result is None:
+            return None if lost else (1, 0)  # (1, 0): empty, the unit depends on no input pixel
+        return result
 
     def _period_boxes(self, key: Key, axis: int, size: int) -> list[tuple[int, int]]:
         n = max(1, min(size, 64))
@@ -412,7 +422,7 @@ class FieldAnalysis:
         boxes = []
         for o in range(first, first + n):
             got = self._backward(key, axis, o)
-            if got is not None:
+            if got is not None and got[0] <= got[1]:
                 boxes.append(got)
         return boxes
 
@@ -438,10 +448,19 @@ class FieldAnalysis:
             if st.resampled:
                 d = st.dims.index(a) if a in st.dims else None
                 boxes = self._period_boxes(key, a, shape[d]) if d is not None and d < len(shape) else []
-                box0 = self._backward(key, a, 0)
+                # unit 0's centre (or, if unit 0 reads no pixel, the first unit that does, moved back by jumps)
+                box0 = None
+                for o in range(min(shape[d], 16) if d is not None and d < len(shape) else 1):
+                    got = self._backward(key, a, o)
+                    if got is None:
+                        break
+                    if got[0] <= got[1]:
+                        box0 = (got, o)
+                        break
                 if boxes and box0 is not None:
                     rf = Fraction(max(b[1] - b[0] + 1 for b in boxes))
-                    s0 = Fraction(box0[0] + box0[1], 2)
+                    (b0, b1), o = box0
+                    s0 = Fraction(b0 + b1, 2) - o * j
                 else:
                     exact = False
             size.append(rf), jump.append(j), start.append(s0)
@@ -558,7 +577,7 @@ def _sequence_axes(graph: Graph, input_id: int, succ: Mapping[int, list[int]]) -
                 seen.add(s)
                 ops = graph[s].ops
                 kinds = {o.spatial for o in ops if o.op not in _NORMS}
-                if "window" in kinds:
+                if kinds & {"window", "resize", "adaptive"}:  # conv, pool, upsampling: a signal along L
                     return 1
                 if kinds - {"pointwise"}:
                     return 0
