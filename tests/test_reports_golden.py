@@ -62,6 +62,30 @@ def test_committed_report_is_up_to_date(name, tmp_path, monkeypatch):
     assert len(pngs) == 4  # shapes, receptive field, top layers, graph
 
 
+@pytest.mark.slow
+def test_every_committed_report_is_up_to_date():
+    """All single-model reports, rendered in-process (plots are not redrawn: their file names are taken from
+    reports/, which test_committed_report_is_up_to_date checks the CLI writes)."""
+    import layerscope
+    from layerscope.loading import load_model
+    from layerscope.render.files import render_report
+    from layerscope.render.plots import REPORT_PLOTS
+
+    mk = _make_reports_module()
+    stale = []
+    for e in mk.ENTRIES:
+        report = layerscope.analyze(load_model(e.spec if e.spec.startswith("torchvision:") else
+                                               os.path.join(ROOT, e.spec)), input_size=int(e.input_size))
+        plots = {key: f"{e.name}_{suffix}.png" for key, (suffix, _) in REPORT_PLOTS.items()
+                 if os.path.exists(os.path.join(ROOT, "reports", f"{e.name}_{suffix}.png"))}
+        command = "layerscope " + " ".join(mk.analyze_argv(e))
+        fresh = render_report(report, "md", plots=plots, root=ROOT, title=e.spec, command=command)
+        with open(os.path.join(ROOT, "reports", f"{e.name}.md"), encoding="utf-8") as fh:
+            if fh.read() != fresh:
+                stale.append(e.name)
+    assert stale == [], f"stale reports {stale}: run python scripts/make_reports.py and commit reports/"
+
+
 def test_every_committed_report_links_existing_plots():
     mk = _make_reports_module()
     import re
