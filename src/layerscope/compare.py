@@ -124,6 +124,7 @@ class Comparison:
 
 
 def comparison_markdown(comparison: Comparison, *, plot: str | None = None, title: str | None = "Comparison") -> str:
+    """The classic table (Pareto-frontier models in bold) with a note on each column's meaning."""
     from .render._format import human_bytes
 
     front = comparison.pareto()

@@ -105,6 +105,7 @@ def _pct(a: int, b: int) -> str:
 
 
 def diff_markdown(d: ReportDiff) -> str:
+    """Totals of A and B with deltas, then one row per added/removed/changed layer."""
     from .render._format import shape
 
     c = d.counts
@@ -125,6 +126,7 @@ def diff_markdown(d: ReportDiff) -> str:
 
 
 def diff_text(d: ReportDiff) -> str:
+    """The diff for a terminal: totals, then ``+``/``-``/``~`` lines per changed layer."""
     from .render._format import shape
 
     c = d.counts

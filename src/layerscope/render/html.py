@@ -29,6 +29,7 @@ def _table(headers: list[str], rows: list[tuple[list[str], str]], numeric: set[i
 
 
 def layer_table_html(report: Any, *, max_depth: int | None = None, max_rows: int | None = None) -> str:
+    """The per-layer table as an HTML ``<table>`` (grouped to ``max_depth`` like the markdown one)."""
     from .markdown import _rf_text
 
     rows = []

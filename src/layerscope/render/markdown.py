@@ -90,6 +90,7 @@ def receptive_field_summary_text(report: Any) -> str:
 
 
 def summary_markdown(report: Any) -> str:
+    """The summary block as a two-column table followed by the counting convention."""
     lines = ["| | |", "|---|---|"]
     lines += [f"| {label} | {_escape(value)} |" for label, value in summary_items(report)]
     lines += ["", f"> **Convention.** {report.convention}"]
@@ -192,6 +193,7 @@ def receptive_field_section(report: Any) -> str:
 
 
 def diagnostics_markdown(report: Any, *, root: str | None = None) -> str:
+    """One bullet per diagnostic (code, severity, module, source line, message) with its hint below."""
     out = []
     for d in report.diagnostics:
         where = f" `{_escape(d.module)}`" if d.module else ""
