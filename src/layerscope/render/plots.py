@@ -48,9 +48,13 @@ def shape_progression(report: Any) -> list[dict[str, Any]]:
     Returns dicts ``{"index", "name", "channels", "spatial"}`` in execution order (``spatial`` is the largest
     spatial extent, e.g. 112 for a 1x64x112x112 output)."""
     out = []
+    # only outputs shaped like the input (N, C, *spatial): a transformer's (N, tokens, dim) is not a feature map
+    rank = len(report.inputs[0].shape) if report.inputs else 0
+    if rank < 3:
+        return out
     for i, r in enumerate(report.rows()):
         s = r["output_shape"]
-        if s is not None and len(s) >= 3:
+        if s is not None and len(s) == rank:
             out.append({"index": i, "name": r["name"], "channels": s[1], "spatial": max(s[2:])})
     return out
 
