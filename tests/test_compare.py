@@ -77,12 +77,13 @@ def test_compare_markdown(cmp):
     assert md.rstrip().endswith("![params against MACs](p.png)")
 
 
-def test_compare_accepts_reports_and_modules():
+def test_compare_accepts_reports_and_modules(capfd):
     a = torch.nn.Conv2d(3, 8, 3)
     rep = layerscope.analyze(torch.nn.Conv2d(3, 4, 1), input_size=8)
-    c = layerscope.compare([a, rep], input_size=8, names=["a", "b"])
+    c = layerscope.compare([a, rep, a, a, a], input_size=8, names=["a", "b", "c", "d", "e"])
+    assert capfd.readouterr() == ("", "")  # the library is silent: progress bars are the CLI's
     # a: 8*3*3*3 + 8 = 224 params; b: 4*3 + 4 = 16
-    assert list(c.table["params"]) == [224, 16]
+    assert list(c.table["params"]) == [224, 16, 224, 224, 224]
     with pytest.raises(layerscope.ConfigError):
         layerscope.compare([a], names=["x", "y"])
 
