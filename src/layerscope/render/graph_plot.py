@@ -159,6 +159,6 @@ def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: 
     ax.set_xlim(min(xs) - 1, max(xs) + 1)
     ax.set_ylim(-(n_rows - 1) - 0.7, 0.7)
     ax.set_axis_off()
-    ax.set_title(f"{report.model}: layer graph collapsed to depth {depth} "
-                 f"({g.number_of_nodes()} nodes; red: merges and skip connections)", fontsize=9)
+    ax.set_title(f"{report.model}: layer graph collapsed to depth {depth}\n"
+                 f"({g.number_of_nodes()} nodes; red: merges and skip connections)", fontsize=8)
     return ax
