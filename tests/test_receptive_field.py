@@ -10,7 +10,6 @@ field fits inside it, that box is exactly the unit's receptive field.
 from __future__ import annotations
 
 import copy
-import math
 
 import pytest
 import torch
