@@ -145,9 +145,18 @@ def top_layers_markdown(report: Any, *, k: int = 10) -> str:
     return "\n".join(out).rstrip()
 
 
-def modules_cost_markdown(report: Any) -> str:
-    """Cost per top-level module (depth 1): params, MACs and activation memory with their shares."""
-    rows = [r for r in grouped_rows(report, 1) if r["params"] or r["macs"]]
+def breakdown_depth(report: Any, *, min_rows: int = 4, max_depth: int = 3) -> int:
+    """The shallowest module depth whose grouping has at least ``min_rows`` costed rows: 1 for a ResNet
+    (stem, layer1..4, fc), 2 for torchvision's EfficientNet (``features`` holds every stage)."""
+    for d in range(1, max_depth + 1):
+        if sum(1 for r in grouped_rows(report, d, headers=False) if r["params"] or r["macs"]) >= min_rows:
+            return d
+    return 1
+
+
+def modules_cost_markdown(report: Any, depth: int = 1) -> str:
+    """Cost per module at ``depth``: params, MACs and activation memory with their shares."""
+    rows = [r for r in grouped_rows(report, depth, headers=False) if r["params"] or r["macs"]]
     if not rows:
         return ""
     total_act = report.activation_bytes
@@ -245,9 +254,11 @@ def report_markdown(report: Any, *, max_depth: int | None = None, title: str | N
     if rf:
         out += ["", "## Receptive field", "", rf]
     out += ["", "## Where the cost is", ""]
-    by_module = modules_cost_markdown(report)
-    if by_module and report.layer_graph.scopes:
-        out += ["By top-level module:", "", by_module, ""]
+    if report.layer_graph.scopes:
+        depth = breakdown_depth(report)
+        by_module = modules_cost_markdown(report, depth)
+        if by_module:
+            out += ["By top-level module:" if depth == 1 else f"By module (depth {depth}):", "", by_module, ""]
     out.append(top_layers_markdown(report, k=top_k))
     depth_note = f" (grouped to module depth {max_depth})" if max_depth is not None else ""
     out += ["", f"## Layers{depth_note}", "", layer_table_markdown(report, max_depth=max_depth, root=root)]
