@@ -231,3 +231,17 @@ def test_cli_main_csv_in_process(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     assert main(["analyze", "examples/downsampling.py:strided_conv_net", "-s", "224", "--format", "csv"]) == 0
     assert capsys.readouterr().out.startswith("name,type,kind,depth")
+
+
+def test_cost_breakdown_depth_follows_the_model_structure(r18):
+    import torchvision
+
+    from layerscope.render.markdown import breakdown_depth, modules_cost_markdown
+
+    assert breakdown_depth(r18) == 1  # stem conv/bn, layer1..4, fc: already 7 costed rows
+    model = torchvision.models.efficientnet_b0()
+    rep = layerscope.analyze(model, input_size=224)
+    # torchvision's EfficientNet keeps every stage inside `features`: the breakdown goes one level down
+    assert breakdown_depth(rep) == 2
+    table = modules_cost_markdown(rep, 2)
+    assert [f"`features.{i}`" in table for i in range(len(model.features))] == [True] * len(model.features)
