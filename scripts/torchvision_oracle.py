@@ -15,6 +15,8 @@ Usage::
 
     python scripts/torchvision_oracle.py                 # writes reports/torchvision_oracle.csv
     python scripts/torchvision_oracle.py resnet50 vit_b_16 --out -   # a few models, CSV to stdout
+    python scripts/torchvision_oracle.py --zoo video     # reports/torchvision_oracle_video.csv (16-frame clips)
+    python scripts/torchvision_oracle.py --zoo segmentation   # ..._segmentation.csv (520 x 520)
 
 ``tests/test_torchvision_oracle.py`` imports this file, so the test and the committed CSV share one code path.
 """
@@ -32,6 +34,14 @@ from typing import Any, Iterable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSV_PATH = os.path.join(ROOT, "reports", "torchvision_oracle.csv")
+#: the issue's oracle is the classification zoo; segmentation and video publish the same figures, so they
+#: are checked too (and recorded in their own CSVs)
+ZOOS = ("classification", "segmentation", "video")
+CSV_PATHS = {"classification": CSV_PATH,
+             "segmentation": os.path.join(ROOT, "reports", "torchvision_oracle_segmentation.csv"),
+             "video": os.path.join(ROOT, "reports", "torchvision_oracle_video.csv")}
+#: torchvision's published video figures are for clips of 16 frames (its video reference recipes' clip_len)
+VIDEO_FRAMES = 16
 
 #: half a unit in the last published decimal: torchvision rounds GMACs to 3 decimals
 ROUNDING = 0.0005
@@ -61,11 +71,19 @@ class OracleRow:
 FIELDS = list(OracleRow.__dataclass_fields__)
 
 
-def model_names() -> list[str]:
-    """Every torchvision classification model."""
+def model_names(zoo: str = "classification") -> list[str]:
+    """Every torchvision model of ``zoo`` (default: the classification models)."""
     import torchvision
 
-    return list(torchvision.models.list_models(module=torchvision.models))
+    module = torchvision.models if zoo == "classification" else getattr(torchvision.models, zoo)
+    return list(torchvision.models.list_models(module=module))
+
+
+def zoo_of(name: str) -> str:
+    for zoo in ZOOS[1:]:
+        if name in model_names(zoo):
+            return zoo
+    return "classification"
 
 
 def default_weights(name: str) -> Any:
@@ -88,7 +106,13 @@ def builder_kwargs(name: str, weights: Any) -> dict[str, Any]:
       Inception-v3 keeps its ``AuxLogits`` (counted in ``num_params``, unused in eval).
     """
     kw: dict[str, Any] = {}
-    if name.startswith("vit_"):
+    if zoo_of(name) == "segmentation":
+        # no backbone weights (that would download them); the builders switch the auxiliary classifier on
+        # when they load weights (LR-ASPP has none), and it runs in eval too: num_params and _ops include it
+        kw["weights_backbone"] = None
+        if not name.startswith("lraspp"):
+            kw["aux_loss"] = True
+    elif name.startswith("vit_"):
         kw["image_size"] = int(weights.meta["min_size"][0])
     elif name.startswith("maxvit_"):
         kw["input_size"] = tuple(weights.meta["min_size"])
@@ -120,9 +144,16 @@ def oracle_row(name: str) -> OracleRow:
     import layerscope
 
     weights = default_weights(name)
-    crop = int(weights.transforms().crop_size[0])
+    zoo = zoo_of(name)
+    transforms = weights.transforms()
+    if zoo == "segmentation":  # no crop: the image is resized to 520 and segmented whole
+        crop = int(transforms.resize_size[0])
+    else:
+        crop = int(transforms.crop_size[0])
     model, device = build(name, weights)
-    report = layerscope.analyze(model, input_size=crop)
+    # video: (N, C, T, H, W) clips of VIDEO_FRAMES frames
+    shape = (1, 3, VIDEO_FRAMES, crop, crop) if zoo == "video" else (1, 3, crop, crop)
+    report = layerscope.analyze(model, input_size=shape)
     del model
     published = float(weights.meta["_ops"])
     gmacs = report.total_macs / 1e9
@@ -135,9 +166,9 @@ def oracle_row(name: str) -> OracleRow:
     )
 
 
-def run(names: Iterable[str] | None = None) -> list[OracleRow]:
+def run(names: Iterable[str] | None = None, zoo: str = "classification") -> list[OracleRow]:
     """One row per model, in ``list_models`` order."""
-    return [oracle_row(n) for n in (names if names is not None else model_names())]
+    return [oracle_row(n) for n in (names if names is not None else model_names(zoo))]
 
 
 def to_csv(rows: Iterable[OracleRow]) -> str:
@@ -175,12 +206,15 @@ def summary(rows: list[OracleRow]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="*", help="model names (default: all classification models)")
-    parser.add_argument("--out", default=CSV_PATH, help="CSV path, or - for stdout")
+    parser.add_argument("--zoo", choices=ZOOS, default="classification",
+                        help="which torchvision zoo (default: classification, the issue's oracle)")
+    parser.add_argument("--out", help="CSV path, or - for stdout (default: reports/torchvision_oracle*.csv)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
-    rows = run(args.models or None)
+    args.out = args.out or CSV_PATHS[args.zoo]
+    rows = run(args.models or None, args.zoo)
     text = to_csv(rows)
     if args.out == "-":
         sys.stdout.write(text)
