@@ -56,19 +56,20 @@ class WindowAxis:
         # k_eff = d(k-1) + 1
         return self.dilation * (self.kernel - 1) + 1
 
-    @property
-    def size_out(self) -> int:
+    def explain(self) -> tuple[int, str]:
+        """``(size_out, formula)`` of this axis."""
         return explain_output_size(
             self.size_in, self.kernel, stride=self.stride, padding=self.padding, dilation=self.dilation,
             ceil_mode=self.ceil_mode, transposed=self.transposed, output_padding=self.output_padding,
-        )[0]
+        )
+
+    @property
+    def size_out(self) -> int:
+        return self.explain()[0]
 
     @property
     def formula(self) -> str:
-        return explain_output_size(
-            self.size_in, self.kernel, stride=self.stride, padding=self.padding, dilation=self.dilation,
-            ceil_mode=self.ceil_mode, transposed=self.transposed, output_padding=self.output_padding,
-        )[1]
+        return self.explain()[1]
 
     @property
     def dropped(self) -> int:
