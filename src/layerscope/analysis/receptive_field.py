@@ -594,8 +594,31 @@ def per_node(graph: Graph) -> dict[int, tuple[tuple, tuple, tuple]]:
 
 
 def analyze_receptive_field(ctx: Any) -> list[Diagnostic]:
-    """Analyzer: LS401 jump mismatch and LS402 misaligned centres at merges, LS403 field exceeds input."""
-    return list(analyze_fields(ctx.graph).findings)
+    """Analyzer: LS401 jump mismatch and LS402 misaligned centres at merges, LS403 field exceeds input.
+
+    Findings at a merge that already failed on shapes (its output was substituted) are dropped: the shape
+    error says it all. The same finding along several axes is one diagnostic naming the axes."""
+    from .shapes import _substituted_node
+
+    failed = {_substituted_node(ctx.graph, f) for f in getattr(ctx, "failures", ())}
+    grouped: dict[tuple, list[Diagnostic]] = {}
+    for d in analyze_fields(ctx.graph).findings:
+        if d.node is not None and d.node in failed and d.code in ("LS401", "LS402"):
+            continue
+        axis = d.data.get("axis")
+        key = (d.code, d.node, d.message.replace(f"along {axis}", "along #") if axis else d.message)
+        grouped.setdefault(key, []).append(d)
+    out = []
+    for (code, node, template), ds in grouped.items():
+        if len(ds) == 1:
+            out.append(ds[0])
+            continue
+        axes = [d.data["axis"] for d in ds]
+        first = ds[0]
+        out.append(make(code, template.replace("along #", "along " + " and ".join(axes)), hint=first.hint,
+                        module=first.module, source=first.source, node=node,
+                        **{**dict(first.data), "axis": axes}))
+    return out
 
 
 def _exceeds(an: FieldAnalysis) -> list[Diagnostic]:
