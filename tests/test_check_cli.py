@@ -58,7 +58,7 @@ def test_load_failure_and_misuse_exit_2_without_traceback():
     p = run("no_such_pkg.models:Net", "--input-size", "32", "--debug")
     assert p.returncode == 2 and "Traceback" in p.stderr
     p = run("examples.buggy:ConvBiasBeforeBN", "--no-config")  # no input size anywhere
-    assert p.returncode == 2 and "LS949" in p.stderr
+    assert p.returncode == 2 and "LS960" in p.stderr
     p = run("examples.buggy:ConvBiasBeforeBN", "--input-size", "32", "--format", "xml")
     assert p.returncode == 2
 

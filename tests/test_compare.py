@@ -166,4 +166,4 @@ def test_cli_diff_spec_needs_an_input_size(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     spec = "examples/downsampling.py:strided_conv_net"
     assert main(["diff", spec, spec]) == 2
-    assert "LS948" in capsys.readouterr().err  # a SPEC needs an input size
+    assert "LS966" in capsys.readouterr().err  # a SPEC needs an input size

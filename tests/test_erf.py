@@ -69,7 +69,7 @@ def test_support_stays_inside_the_theoretical_field_and_model_untouched():
 def test_bounded_memory_and_bad_requests():
     with pytest.raises(ConfigError) as e:
         layerscope.effective_receptive_field(box_filter_stack(2, 2), input_size=(1, 64, 64), max_bytes=1000)
-    assert e.value.code == "LS949"
+    assert e.value.code == "LS968"
     head = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2))
     with pytest.raises(InputSpecError):
         layerscope.effective_receptive_field(head, input_size=(1, 16, 16), samples=1)

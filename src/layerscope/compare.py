@@ -160,7 +160,7 @@ def compare(models: Sequence[Any], *, input_size: Any = 224, names: Sequence[str
     models = list(models)
     if names is not None and len(names) != len(models):
         raise ConfigError(f"{len(names)} names for {len(models)} models", hint="give one name per model",
-                          code="LS947")
+                          code="LS964")
     labels = list(names) if names is not None else [_name_of(m, i) for i, m in enumerate(models)]
     reports = []
     for i, (item, label) in enumerate(zip(models, labels)):

@@ -152,7 +152,7 @@ def _as_report(x: Any, input_size: Any, analyze_kwargs: dict[str, Any]) -> Repor
 
     if isinstance(x, str) and not x.endswith(".json") and input_size is None:
         raise ConfigError(f"{x} is a model, so an input size is needed", hint="pass input_size= (--input-size)",
-                          code="LS948")
+                          code="LS966")
     return _to_report(x, input_size, analyze_kwargs)
 
 

@@ -93,7 +93,7 @@ def _radius(heat: Any, centroid: tuple[float, ...], mass: float) -> float:
     import numpy as np
 
     if not 0 < mass <= 1:
-        raise ConfigError(f"mass must be in (0, 1], got {mass}", hint="e.g. mass=0.95", code="LS948")
+        raise ConfigError(f"mass must be in (0, 1], got {mass}", hint="e.g. mass=0.95", code="LS967")
     grids = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in heat.shape], indexing="ij")
     dist = np.sqrt(sum((g - c) ** 2 for g, c in zip(grids, centroid))).ravel()
     order = np.argsort(dist, kind="stable")
@@ -145,7 +145,7 @@ def effective_receptive_field(
     inputs (standard normal, or all ones) are run in batches of ``batch_size`` on CPU through a deep copy of
     the model with its current weights (a model built on meta gets a fresh random init). The model itself is
     not touched. Before running, the activation memory of one batch is estimated with a meta trace and the
-    call refuses to go above ``max_bytes`` (LS949).
+    call refuses to go above ``max_bytes`` (LS968).
 
     >>> import torch, layerscope
     >>> net = torch.nn.Sequential(*[torch.nn.Conv2d(1, 1, 3, padding=1) for _ in range(4)])
@@ -161,7 +161,7 @@ def effective_receptive_field(
 
     if samples < 1 or batch_size < 1:
         raise ConfigError("samples and batch_size must be >= 1", hint="e.g. samples=16, batch_size=4",
-                          code="LS948")
+                          code="LS967")
     shape = _shape(input_size, None)
     if len(shape) < 3:
         raise InputSpecError(f"input shape {shape} has no spatial axis", hint="use (N, C, L), (N, C, H, W) or "
@@ -175,7 +175,7 @@ def effective_receptive_field(
         raise ConfigError(
             f"measuring the effective receptive field needs about {need / 2**30:.1f} GiB for a batch of {batch} "
             f"at {shape[1:]} (limit {max_bytes / 2**30:.1f} GiB)",
-            hint="use a smaller input_size or batch_size, or raise max_bytes", code="LS949")
+            hint="use a smaller input_size or batch_size, or raise max_bytes", code="LS968")
     theoretical = None
     try:
         theoretical = report.receptive_field

@@ -8,8 +8,16 @@ from typing import Any
 class LayerscopeError(Exception):
     """Base class of every error layerscope raises on purpose.
 
-    Codes: LS91x input specification, LS92x model loading, LS93x tracing, LS94x options and configuration,
-    LS95x missing optional dependency. (LS1xx-LS5xx are diagnostics, see ``layerscope.diagnostics``.)
+    Codes (LS1xx-LS5xx are diagnostics, see ``layerscope.diagnostics``):
+
+    - LS900 unexpected internal error (the CLI's last resort); LS91x the input specification;
+      LS92x loading a model SPEC; LS93x tracing;
+    - LS94x options: LS941 a CLI input size, LS942-LS944 output-size arguments, LS945 report schema,
+      LS946 diagnostic code selection, LS947 a budget quantity, LS948 ``--fail-on``, LS949 ``[tool.layerscope]``;
+    - LS95x a missing optional dependency;
+    - LS96x API and command misuse: LS960 a command without a model or input size, LS961 report format,
+      LS962/LS963 receptive-field queries (no output, unknown module), LS964 compare names, LS965 sweep
+      columns, LS966 diff input size, LS967/LS968 effective receptive field (arguments, memory limit).
 
     ``code`` is stable (programs branch on it), ``message`` says what went wrong and ``hint`` what to do.
     """

@@ -24,7 +24,7 @@ __all__ = ["WindowAxis", "output_size", "explain_output_size", "trace_sizes", "s
 def _pair(padding: Padding) -> tuple[int, int]:
     if isinstance(padding, (tuple, list)):
         if len(padding) != 2:
-            raise ConfigError(f"padding {padding!r} must be an int or a (left, right) pair", code="LS941")
+            raise ConfigError(f"padding {padding!r} must be an int or a (left, right) pair", code="LS942")
         return int(padding[0]), int(padding[1])
     return int(padding), int(padding)
 
@@ -122,7 +122,7 @@ def explain_output_size(
                 raise ConfigError("padding='same' is only defined for stride 1 (as in PyTorch)", code="LS942")
             padding = same_padding(kernel, dilation)
         else:
-            raise ConfigError(f"unknown padding {padding!r}; use an int, a pair, 'same' or 'valid'", code="LS941")
+            raise ConfigError(f"unknown padding {padding!r}; use an int, a pair, 'same' or 'valid'", code="LS942")
     if min(kernel, stride, dilation) < 1 or size < 0:
         raise ConfigError(
             f"kernel, stride and dilation must be >= 1 and size >= 0 (got size={size}, kernel={kernel}, "

@@ -324,7 +324,7 @@ def sweep(build: Callable[..., Any], space: Mapping[str, Sequence[Any]] | Sequen
         from .errors import ConfigError
 
         raise ConfigError(f"configuration keys {clash} clash with sweep result columns",
-                          hint="rename them in the search space (and in build's signature)", code="LS947")
+                          hint="rename them in the search space (and in build's signature)", code="LS965")
     results: list[dict[str, Any]] = []
     own = None
     if executor is None:

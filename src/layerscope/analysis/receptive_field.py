@@ -484,7 +484,7 @@ class FieldAnalysis:
             from ..errors import ConfigError
 
             raise ConfigError("the model has no traced output (did the forward pass fail?)",
-                              hint="see report.diagnostics", code="LS946")
+                              hint="see report.diagnostics", code="LS962")
         t = outs[index]
         return self.field((t.producer, t.slot))  # type: ignore[arg-type]
 
@@ -504,7 +504,7 @@ class FieldAnalysis:
             close = difflib.get_close_matches(name, names, n=3)
             raise ConfigError(f"no module or node named {name!r} in the traced graph",
                               hint=f"did you mean {', '.join(close)}?" if close else "see report.table['name']",
-                              code="LS947")
+                              code="LS963")
         return self.field((t.producer, t.slot), name)
 
 

@@ -89,14 +89,14 @@ def _plan(args: argparse.Namespace) -> tuple[list[tuple[str, Any, Budget, int | 
         raise ConfigError(
             "nothing to check: give model SPECs or list models in [tool.layerscope] of pyproject.toml"
             + (f" ({config.path} has none)" if config.path else ""),
-            hint="e.g. layerscope check torchvision:resnet18 --input-size 224", code="LS949")
+            hint="e.g. layerscope check torchvision:resnet18 --input-size 224", code="LS960")
     for spec in specs:
         mc = config.model(spec)
         sizes = cli_sizes or (list(mc.input_sizes) if mc else None)
         if not sizes:
             raise ConfigError(f"no input size for {spec}",
                               hint="pass --input-size 224, or set input-size for it in [tool.layerscope]",
-                              code="LS949")
+                              code="LS960")
         budget = (mc.budget if mc else Budget()).merged(cli_budget)
         batch = args.batch_size if args.batch_size is not None else (mc.batch_size if mc else None)
         mode = args.mode or (mc.mode if mc else "eval")

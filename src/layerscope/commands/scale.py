@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         suffix = "_scaling.png"
     else:
         raise ConfigError("give a model SPEC or --efficientnet", hint="e.g. layerscope scale torchvision:resnet50 "
-                          "--resolution 128 160 224 320", code="LS949")
+                          "--resolution 128 160 224 320", code="LS960")
     fmt = args.format or format_for_path(args.output)
     plot_name = None
     if args.plot or (args.output and fmt == "md"):

@@ -41,7 +41,7 @@ def render_report(report: Any, fmt: str = "text", *, max_depth: int | None = Non
         return layer_csv(report, max_depth=max_depth, root=root)
     if fmt == "text":
         return report.to_text(max_depth=max_depth)
-    raise ConfigError(f"unknown report format {fmt!r}", hint="use one of " + ", ".join(FORMATS), code="LS946")
+    raise ConfigError(f"unknown report format {fmt!r}", hint="use one of " + ", ".join(FORMATS), code="LS961")
 
 
 def layer_csv(report: Any, *, max_depth: int | None = None, root: str | None = None) -> str:
