@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
 from ..errors import ConfigError
@@ -32,3 +34,16 @@ def add_input_arguments(parser: argparse.ArgumentParser, *, required: bool = Tru
 def input_size_from(args: argparse.Namespace) -> Any:
     sizes = [parse_size(s) for s in args.input_size]
     return sizes[0] if len(sizes) == 1 else sizes
+
+
+def emit(text: str, output: str | None, plot: str | None = None) -> None:
+    """Write ``text`` to ``output`` (creating its folder) or to stdout, and say which files were written."""
+    if output:
+        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+        with open(output, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        print(f"wrote {output}" + (f" and {plot}" if plot else ""))
+    else:
+        sys.stdout.write(text)
+        if plot:
+            print(f"wrote {plot}")

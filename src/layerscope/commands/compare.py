@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from ._common import add_input_arguments, input_size_from
+from ._common import add_input_arguments, emit, input_size_from
 
 NAME = "compare"
 HELP = "compare several models: params, MACs, FLOPs, activation memory, receptive field, depth"
@@ -54,13 +53,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         cols = ["model", "params_M", "macs_G", "flops_G", "activation_MiB", "rf", "depth", "status"]
         text = cmp.table[cols].to_string(index=False) + "\n"
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        print(f"wrote {args.output}" + (f" and {args.plot or plot_name}" if plot_name else ""))
-    else:
-        sys.stdout.write(text)
-        if args.plot:
-            print(f"wrote {args.plot}")
+    emit(text, args.output, (args.plot or plot_name) if plot_name else None)
     return 0 if all(r.ok for r in cmp.reports) else 1

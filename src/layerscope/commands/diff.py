@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 
-from ._common import input_size_from, parse_size
+from ._common import emit, input_size_from, parse_size
 
 NAME = "diff"
 HELP = "compare two versions of a model layer by layer: added, removed, changed shapes, params and MACs deltas"
@@ -45,11 +43,5 @@ def run(args: argparse.Namespace) -> int:
         text = result.table.to_csv(index=False, lineterminator="\n")
     else:
         text = result.to_text()
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text)
+    emit(text, args.output)
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 NAME = "scale"
 HELP = "cost (MACs, activation memory) against input resolution, with a log-log fit; or compound scaling"
@@ -31,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from ..render.plots import save_figure
     from ..scaling import compound_scaling, scale
     from ._progress import progress_bar
+    from ._common import emit
 
     if args.efficientnet:
         study = compound_scaling(progress=progress_bar(8))
@@ -57,13 +57,5 @@ def run(args: argparse.Namespace) -> int:
         if not args.efficientnet:
             text += (f"\nfitted exponent: MACs ~ resolution^{study.exponent('macs'):.2f}, activation memory ~ "
                      f"resolution^{study.exponent('activation_bytes'):.2f}\n")
-    if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        print(f"wrote {args.output}" + (f" and {args.plot or plot_name}" if plot_name else ""))
-    else:
-        sys.stdout.write(text)
-        if args.plot:
-            print(f"wrote {args.plot}")
+    emit(text, args.output, (args.plot or plot_name) if plot_name else None)
     return 0
