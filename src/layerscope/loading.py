@@ -40,7 +40,12 @@ def _torchvision(name: str) -> Any:
     if name not in names:
         raise ModelLoadError(f"torchvision has no model {name!r}{_close(name, names)}",
                              hint="list them with torchvision.models.list_models()", code="LS926")
-    return _build_on_meta_first(lambda: torchvision.models.get_model(name, weights=None))
+    import inspect
+
+    kwargs: dict[str, Any] = {"weights": None}
+    if "weights_backbone" in inspect.signature(torchvision.models.get_model_builder(name)).parameters:
+        kwargs["weights_backbone"] = None  # segmentation/detection builders would download a backbone
+    return _build_on_meta_first(lambda: torchvision.models.get_model(name, **kwargs))
 
 
 def _timm(name: str) -> Any:
