@@ -61,7 +61,7 @@ def analyze(
         except ImportError:
             recover_fn = None
     result = Tracer(model, mode=mode, recover=recover_fn).run(args, kw)
-    ctx = Context(result.graph, tuple(result_failures(result)), tuple(result.unused_params), mode)
+    ctx = Context(result.graph, tuple(result.errors), tuple(result.unused_params), mode)
     diagnostics: list[Diagnostic] = run_analyzers(ctx)
     if select is not None or ignore is not None:
         from .check import filter_codes
@@ -78,9 +78,3 @@ def analyze(
         raise TraceError(first.message, hint=first.hint, code="LS932", diagnostic=first)
     return report
 
-
-def result_failures(result: Any) -> list[Any]:
-    tracer_errors = getattr(result, "errors", None)
-    if tracer_errors:
-        return list(tracer_errors)
-    return [result.failure] if result.failure is not None else []

@@ -184,7 +184,7 @@ class Tracer:
         self.stack: list[_Frame] = []
         self.counters: dict[str, int] = {}
         self.calls: dict[int, int] = {}
-        self.counted: set[int] = set()
+        self.counted_names: set[str] = set()  # parameters already attributed to a node (counted once)
         self.failure: Failure | None = None
         self.errors: list[Failure] = []
         self.thread = threading.get_ident()
@@ -200,6 +200,15 @@ class Tracer:
         if prod is None:
             return TensorInfo(tuple(t.shape), dtype, None, 0, size)
         return TensorInfo(tuple(t.shape), dtype, prod[0], prod[1], size)
+
+    @staticmethod
+    def _outputs(node_id: int, outs: list[torch.Tensor]) -> tuple[TensorInfo, ...]:
+        """The TensorInfos of a new node's outputs: produced by that node, slot by slot."""
+        infos = []
+        for slot, t in enumerate(outs):
+            dtype, size = _dtype_info(t.dtype)
+            infos.append(TensorInfo(tuple(t.shape), dtype, node_id, slot, size))
+        return tuple(infos)
 
     def _register(self, node_id: int, outs: list[torch.Tensor]) -> None:
         for slot, t in enumerate(outs):
@@ -295,8 +304,7 @@ class Tracer:
                     new_bytes += t.numel() * t.element_size()
         self.nodes.append(Node(
             node_id, self._unique_name(f"{scope}/{name}" if scope else name), "op", name, scope, inputs,
-            tuple(TensorInfo(tuple(t.shape), *_dtype_info(t.dtype)[:1], node_id, i, _dtype_info(t.dtype)[1])
-                  for i, t in enumerate(outs)),
+            self._outputs(node_id, outs),
             (record,), params, pbytes, trainable, 0, depth + (1 if scope else 0), _user_source(3), new_bytes,
         ))
         self._register(node_id, outs)
@@ -379,8 +387,7 @@ class Tracer:
                             if id(t) not in input_ids and t._base is None)
             self.nodes.append(Node(
                 node_id, frame.name, "module", frame.type, frame.name.rpartition(".")[0], tuple(frame.inputs),
-                tuple(TensorInfo(tuple(t.shape), _dtype_info(t.dtype)[0], node_id, i, _dtype_info(t.dtype)[1])
-                      for i, t in enumerate(outs)),
+                self._outputs(node_id, outs),
                 tuple(frame.ops), params, pbytes, trainable, frame.call, frame.depth, frame.source, new_bytes,
             ))
             self._register(node_id, outs)
@@ -420,13 +427,11 @@ class Tracer:
         for name, p in work.named_parameters(remove_duplicate=False):
             if id(p) not in self.param_info:
                 self.param_info[id(p)] = (name, p.numel(), _dtype_info(p.dtype)[1], p.requires_grad)
-        self.counted_names: set[str] = set()
 
         for name, t in input_names(args, kwargs):
             node_id = len(self.nodes)
-            dtype, size = _dtype_info(t.dtype)
-            out = TensorInfo(tuple(t.shape), dtype, node_id, 0, size)
-            self.nodes.append(Node(node_id, name, "input", "input", "", (), (out,), new_bytes=out.nbytes))
+            outputs = self._outputs(node_id, [t])
+            self.nodes.append(Node(node_id, name, "input", "input", "", (), outputs, new_bytes=outputs[0].nbytes))
             self._register(node_id, [t])
 
         h_pre = nn.modules.module.register_module_forward_pre_hook(self.pre_hook)
