@@ -10,13 +10,14 @@ activation memory, receptive fields, and shape bugs explained.
 11689512
 """
 
-from .analysis.receptive_field import ReceptiveField, receptive_field
-from .api import analyze
+from . import render  # noqa: F401 - registers the renderers behind Report.to_markdown/to_text/_repr_html_
+from .api import analyze, receptive_field
 from .compare import compare
 from .diff import diff
 from .scaling import scale, sweep
 from .diagnostics import Diagnostic
 from .erf import EffectiveReceptiveField, effective_receptive_field
+from .fields import ReceptiveField
 from .errors import (ConfigError, InputSpecError, LayerscopeError, MissingDependencyError, ModelLoadError,
                      TraceError)
 from .geometry import explain_output_size, output_size, trace_sizes

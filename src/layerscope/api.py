@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Literal, Sequence
 
 from .analysis import Context, run_analyzers
-from .diagnostics import Diagnostic
-from .errors import InputSpecError, TraceError
+from .errors import ConfigError, InputSpecError, TraceError
+from .fields import ReceptiveField
 from .report import Report
 
 
@@ -54,15 +54,12 @@ def analyze(
         raise InputSpecError(f"mode must be 'eval' or 'train', not {mode!r}", hint="use mode='train' to include "
                              "training-only branches", code="LS918")
     args, kw = make_inputs(input_size, inputs, kwargs, batch_size, dtype)
-    recover_fn = None
-    if recover:
-        try:
-            from .analysis.recover import recover as recover_fn  # type: ignore[no-redef]
-        except ImportError:
-            recover_fn = None
-    result = Tracer(model, mode=mode, recover=recover_fn).run(args, kw)
+    from .analysis.recover import recover as recover_fn
+
+    result = Tracer(model, mode=mode, recover=recover_fn if recover else None).run(args, kw)
     ctx = Context(result.graph, tuple(result.errors), tuple(result.unused_params), mode)
-    diagnostics: list[Diagnostic] = run_analyzers(ctx)
+    found = run_analyzers(ctx)
+    diagnostics = list(found.diagnostics)
     if select is not None or ignore is not None:
         from .check import filter_codes
 
@@ -71,10 +68,27 @@ def analyze(
         model=type(model).__name__, layer_graph=result.graph, diagnostics=tuple(diagnostics),
         total_params=result.total_params, trainable_params=result.trainable_params,
         param_bytes=result.param_bytes, buffer_bytes=result.buffer_bytes, params_by_dtype=result.params_by_dtype,
-        mode=mode,
+        mode=mode, columns=found.columns, fields=found.summary.get("fields"),
     )
     if strict and not report.ok:
         first = report.errors[0]
         raise TraceError(first.message, hint=first.hint, code="LS932", diagnostic=first)
     return report
 
+
+def receptive_field(model: Any, input_size: Any = None, *, module: str | None = None,
+                    **analyze_kwargs: Any) -> ReceptiveField:
+    """Trace ``model`` on meta tensors and return the receptive field of its output (or of ``module``).
+
+    >>> import torch, layerscope
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 7, stride=2, padding=3), torch.nn.Conv2d(8, 8, 3))
+    >>> layerscope.receptive_field(net, input_size=64).size      # 7 + (3-1)*2
+    (11, 11)
+    """
+    report = analyze(model, input_size, **analyze_kwargs)
+    if module is not None:
+        return report.receptive_field_of(module)
+    if report.receptive_field is None:
+        raise ConfigError("the model has no traced output (did the forward pass fail?)",
+                          hint="see layerscope.analyze(model, ...).diagnostics", code="LS962")
+    return report.receptive_field

@@ -129,13 +129,10 @@ def human(n: float, unit: str = "") -> str:
 
 def _rf_size(report: Any) -> tuple[int | None, str]:
     """The smallest receptive-field side of the model's output (the local, convolutional field), if known."""
-    try:
-        rf = getattr(report, "receptive_field", None)
-    except Exception:  # a report without a graph output (failed trace) has no field
-        return None, "no receptive field (the trace did not reach the output)"
+    rf = report.receptive_field
     if rf is None:
-        return None, "the receptive field is not available in this version"
-    sizes = getattr(rf, "local_size", None) or getattr(rf, "size", None)
+        return None, "no receptive field (the trace did not reach the output)"
+    sizes = rf.local_size or rf.size
     if not sizes or any(s is None for s in sizes):
         return None, "the receptive field could not be determined for this model"
     return int(min(sizes)), ""

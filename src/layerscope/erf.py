@@ -176,11 +176,7 @@ def effective_receptive_field(
             f"measuring the effective receptive field needs about {need / 2**30:.1f} GiB for a batch of {batch} "
             f"at {shape[1:]} (limit {max_bytes / 2**30:.1f} GiB)",
             hint="use a smaller input_size or batch_size, or raise max_bytes", code="LS968")
-    theoretical = None
-    try:
-        theoretical = report.receptive_field
-    except Exception:  # noqa: BLE001 - the heatmap does not need it
-        theoretical = None
+    theoretical = report.receptive_field  # None when the trace did not reach the output: the heatmap needs none
 
     work, _ = _materialize(model)
     work.train(mode == "train")

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .diagnostics import Diagnostic
+from .errors import ConfigError, require
+from .fields import FieldSummary, ReceptiveField
 from .graph import Graph, Node, TensorInfo
 
-SCHEMA_VERSION = 1
+# 2: the analyzers' per-node columns and the receptive-field summary are stored (a report renders without analysis)
+SCHEMA_VERSION = 2
+
+#: format -> ``renderer(report, **kwargs) -> str`` behind ``to_markdown``/``to_text``/``_repr_html_``. Filled by
+#: ``layerscope.render`` (imported with the package), so this module depends on no renderer.
+RENDERERS: dict[str, Callable[..., str]] = {}
 
 CONVENTION = (
     "MACs count multiply-accumulates of conv, transposed conv, linear, matmul/einsum and attention "
@@ -46,6 +53,10 @@ class Report:
     mode: str = "eval"
     schema_version: int = SCHEMA_VERSION
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: what the analyzers computed per node id (``formula``, ``rf``, ``jump``, ``start``, ``local_rf``, ``global``)
+    columns: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    #: the receptive-field summary (None: no analysis stored it)
+    fields: FieldSummary | None = None
 
     # ------------------------------------------------------------------ totals
     @property
@@ -121,50 +132,44 @@ class Report:
     # ------------------------------------------------------------------ views
     def rows(self) -> list[dict[str, Any]]:
         """One dict per recorded call, in execution order (what :attr:`table` shows)."""
-        from .analysis.shapes import node_formula
+        return [dict(r) for r in self._rows]
 
-        rf = self._rf_rows()
+    @cached_property
+    def _rows(self) -> tuple[dict[str, Any], ...]:
         out = []
         for n in self.nodes:
-            r = rf.get(n.id)
+            c = self.columns.get(n.id, {})
             out.append({
                 "name": n.name, "type": n.type, "kind": n.kind, "depth": n.depth,
                 "input_shape": n.inputs[0].shape if n.inputs else None,
                 "output_shape": n.outputs[0].shape if n.outputs else None,
                 "params": n.params, "macs": n.macs, "flops": n.flops, "activation_bytes": n.new_bytes,
-                "formula": node_formula(n), "rf": r[0] if r else None, "jump": r[1] if r else None,
-                "start": r[2] if r else None, "complete": n.complete, "call": n.call, "source": n.source,
+                "formula": c.get("formula", ""), "rf": c.get("rf"), "jump": c.get("jump"), "start": c.get("start"),
+                "complete": n.complete, "call": n.call, "source": n.source,
             })
-        return out
-
-    def _rf_rows(self) -> dict[int, tuple]:
-        analysis = self._fields
-        return analysis.rows() if analysis is not None else {}
-
-    @cached_property
-    def _fields(self) -> Any:
-        """The receptive-field pass over the graph, computed once per Report."""
-        try:
-            from .analysis.receptive_field import analyze_fields
-        except ImportError:
-            return None
-        return analyze_fields(self.layer_graph)
+        return tuple(out)
 
     @property
-    def receptive_field(self) -> Any:
-        """The :class:`~layerscope.analysis.receptive_field.ReceptiveField` of the model's first output."""
-        return self._fields.output_field(0)
+    def receptive_field(self) -> ReceptiveField | None:
+        """The :class:`~layerscope.fields.ReceptiveField` of the model's first output (None when the trace did
+        not reach an output)."""
+        return self.fields.output if self.fields is not None else None
 
-    def receptive_field_of(self, name: str) -> Any:
+    def receptive_field_of(self, name: str) -> ReceptiveField:
         """The receptive field of module ``name``'s output (a leaf layer, a container such as ``layer3``,
-        or an op node such as ``layer1.0/add``)."""
-        return self._fields.field_of(name)
+        or an op node such as ``layer1.0/add``).
+
+        A report read back from JSON analyzes its graph again for this query (not to render).
+        """
+        an = self.fields._analysis if self.fields is not None else None
+        if an is None:
+            raise ConfigError("this report holds no receptive-field analysis",
+                              hint="make it with layerscope.analyze(...)", code="LS955")
+        return an.field_of(name)
 
     @cached_property
     def table(self) -> Any:
         """A pandas DataFrame, one row per recorded call in execution order."""
-        from .errors import require
-
         pd = require("pandas", "Report.table")
         return pd.DataFrame(self.rows(), columns=TABLE_COLUMNS)
 
@@ -190,6 +195,9 @@ class Report:
             "param_bytes": self.param_bytes, "buffer_bytes": self.buffer_bytes,
             "params_by_dtype": dict(self.params_by_dtype), "meta": dict(self.meta),
             "diagnostics": [d.to_dict() for d in self.diagnostics], "graph": self.layer_graph.to_dict(),
+            "columns": {str(k): {c: list(v) if isinstance(v, tuple) else v for c, v in cols.items()}
+                        for k, cols in self.columns.items()},
+            "fields": self.fields.to_dict() if self.fields is not None else None,
             "summary": {"total_macs": self.total_macs, "total_flops": self.total_flops,
                         "activation_bytes": self.activation_bytes, "status": self.status,
                         "convention": CONVENTION},
@@ -197,15 +205,17 @@ class Report:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Report":
-        from .errors import ConfigError
-
         if d.get("schema_version") != SCHEMA_VERSION:
             raise ConfigError(f"report schema {d.get('schema_version')!r} is not {SCHEMA_VERSION}",
                               hint="regenerate the report with this version of layerscope", code="LS945")
+        graph = Graph.from_dict(d["graph"])
         return cls(
-            d["model"], Graph.from_dict(d["graph"]), tuple(Diagnostic.from_dict(x) for x in d["diagnostics"]),
+            d["model"], graph, tuple(Diagnostic.from_dict(x) for x in d["diagnostics"]),
             d["total_params"], d["trainable_params"], d["param_bytes"], d.get("buffer_bytes", 0),
             d.get("params_by_dtype", {}), d.get("mode", "eval"), d["schema_version"], d.get("meta", {}),
+            {int(k): {c: tuple(v) if isinstance(v, list) else v for c, v in cols.items()}
+             for k, cols in d.get("columns", {}).items()},
+            FieldSummary.from_dict(d["fields"], graph) if d.get("fields") is not None else None,
         )
 
     def to_json(self, **kwargs: Any) -> str:
@@ -215,23 +225,26 @@ class Report:
     def from_json(cls, text: str) -> "Report":
         return cls.from_dict(json.loads(text))
 
-    # ------------------------------------------------------------------ rendering (delegated)
+    # ------------------------------------------------------------------ rendering (through RENDERERS)
     def to_markdown(self, **kwargs: Any) -> str:
-        from .render.markdown import report_markdown
-
-        return report_markdown(self, **kwargs)
+        """The markdown report (:func:`layerscope.render.markdown.report_markdown`)."""
+        return _render("markdown", self, **kwargs)
 
     def to_text(self, **kwargs: Any) -> str:
-        from .render.text import report_text
-
-        return report_text(self, **kwargs)
+        """The terminal table and totals (:func:`layerscope.render.text.report_text`)."""
+        return _render("text", self, **kwargs)
 
     def _repr_html_(self) -> str:
-        from .render.html import report_html
-
-        return report_html(self)
+        return _render("html", self)
 
     def __repr__(self) -> str:
         s = self.summary()
         return (f"<Report {self.model}: {s['total_params']:,} params, {s['total_macs']:,} MACs ({self.status}), "
                 f"{s['errors']} errors, {s['warnings']} warnings>")
+
+
+def _render(fmt: str, report: Report, **kwargs: Any) -> str:
+    if fmt not in RENDERERS:  # only when layerscope.report was imported without the package
+        raise ConfigError(f"no {fmt} renderer is registered", hint="import layerscope (or layerscope.render) first",
+                          code="LS956")
+    return RENDERERS[fmt](report, **kwargs)

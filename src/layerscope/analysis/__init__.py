@@ -1,49 +1,38 @@
-"""Analyzers: each reads the traced :class:`~layerscope.graph.Graph` and returns findings. No torch here."""
+"""Analyzers: each reads the traced :class:`~layerscope.graph.Graph` and returns plain data. No torch here.
+
+An analyzer is ``Callable[[Context], AnalyzerResult | list[Diagnostic]]``: its findings, plus per-node columns
+(``{node id: {column: value}}``, e.g. the window formula or the receptive field) and summaries (e.g. the
+output's receptive field) that :func:`layerscope.analyze` stores in the :class:`~layerscope.report.Report`, so
+that a Report renders without running any analysis again.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..diagnostics import Diagnostic
-from ..graph import Graph
+from . import cost, lints, receptive_field, shapes
+from .context import Analyzer, AnalyzerResult, Context
 
-
-@dataclass(frozen=True)
-class Context:
-    """What analyzers may read besides the graph: the trace's failure(s) and the parameter facts."""
-
-    graph: Graph
-    failures: tuple[Any, ...] = ()
-    unused_params: tuple[str, ...] = ()
-    mode: str = "eval"
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-Analyzer = Callable[[Context], list[Diagnostic]]
+__all__ = ["Analyzer", "AnalyzerResult", "Context", "default_analyzers", "run_analyzers"]
 
 
 def default_analyzers() -> list[Analyzer]:
-    from . import cost, shapes
-
-    found: list[Analyzer] = [shapes.analyze_failures, shapes.analyze_windows, cost.analyze_coverage]
-    try:  # receptive-field findings at merges (LS401-LS404)
-        from .receptive_field import analyze_receptive_field
-
-        found.append(analyze_receptive_field)
-    except ImportError:
-        pass
-    try:  # optional analyzers registered by other modules of the package
-        from . import lints
-
-        found.extend(lints.ANALYZERS)
-    except ImportError:
-        pass
-    return found
+    return [shapes.analyze_failures, shapes.analyze_formulas, shapes.analyze_windows, cost.analyze_coverage,
+            receptive_field.analyze_receptive_field, *lints.ANALYZERS]
 
 
-def run_analyzers(ctx: Context, analyzers: list[Analyzer] | None = None) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
+def run_analyzers(ctx: Context, analyzers: list[Analyzer] | None = None) -> AnalyzerResult:
+    """Run ``analyzers`` (default: :func:`default_analyzers`) and merge what they return, in order."""
+    diagnostics: list[Diagnostic] = []
+    columns: dict[int, dict[str, Any]] = {}
+    summary: dict[str, Any] = {}
     for analyzer in analyzers if analyzers is not None else default_analyzers():
-        out.extend(analyzer(ctx))
-    return out
+        got = analyzer(ctx)
+        if not isinstance(got, AnalyzerResult):
+            got = AnalyzerResult(tuple(got))
+        diagnostics.extend(got.diagnostics)
+        for nid, cols in got.columns.items():
+            columns.setdefault(nid, {}).update(cols)
+        summary.update(got.summary)
+    return AnalyzerResult(tuple(diagnostics), columns, summary)

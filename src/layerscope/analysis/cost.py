@@ -6,7 +6,7 @@ from collections import Counter
 
 from ..diagnostics import Diagnostic, make
 from ..graph import Graph
-from . import Context
+from .context import Context
 
 
 def unknown_ops(graph: Graph) -> dict[str, list[str]]:

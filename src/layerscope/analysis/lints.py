@@ -11,7 +11,7 @@ from typing import Callable
 
 from ..diagnostics import Diagnostic, make
 from ..graph import Graph, Node, OpRecord
-from . import Context
+from .context import Context
 
 _CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "convolution", "_convolution"})
 _CONV_T_OPS = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})

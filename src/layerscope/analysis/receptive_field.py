@@ -50,16 +50,16 @@ centre as ``start``; ``jump`` stays the local grid's.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Iterable, Mapping, Sequence, Union
 
 from ..diagnostics import Diagnostic, make
+from .context import AnalyzerResult
+from ..fields import ANALYSES, FieldSummary, Key, ReceptiveField, _num, spatial_axis_names
 from ..geometry import WindowAxis
 from ..graph import Graph, Node, OpRecord, TensorInfo
-
-Number = Union[int, float]
-Key = tuple[int, int]  # (node id, output slot)
+from .shapes import substituted_node
 # One entry per tensor dim: an input spatial axis laid out along it (int), several axes folded into it
 # (flatten/reshape: positions are no longer affine), or no spatial content (None).
 Dim = Union[int, frozenset, None]
@@ -82,7 +82,7 @@ class _Flat(frozenset):
         return obj
 
 __all__ = ["AxisField", "FieldAnalysis", "ReceptiveField", "analyze_fields", "analyze_receptive_field",
-           "per_node", "receptive_field", "spatial_axis_names"]
+           "per_node", "spatial_axis_names", "summarize"]
 
 _ATTENTION = frozenset({"multi_head_attention_forward", "scaled_dot_product_attention"})
 _NORMS = frozenset({"group_norm", "instance_norm", "rms_norm", "layer_norm", "batch_norm", "local_response_norm"})
@@ -148,102 +148,6 @@ class _Link:
     local: bool  # on the local path (False: a global-context branch such as an SE gate)
     steps: tuple[tuple[Step, ...] | None, ...]
     const: tuple[bool, ...] = ()  # per axis: the input is broadcast along it (one unit for all)
-
-
-# ============================================================================================ API
-@dataclass(frozen=True)
-class ReceptiveField:
-    """The receptive field of the units of one tensor (a node's output), per spatial axis.
-
-    ``size``, ``jump`` and ``start`` are tuples with one value per spatial axis of the model input
-    (``(H, W)`` for images). When ``is_global`` the unit depends on the whole input: ``size`` is then the
-    input extent, and ``local_size`` / ``local_start`` keep the field of the convolutional path (what
-    people mean by "the receptive field of EfficientNet"). ``region(*index)`` is the half-open input box
-    ``(first, end)`` per axis seen by the unit at ``index`` (not clipped to the input; ``clip=True`` does).
-
-    >>> import torch, layerscope
-    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.MaxPool2d(2),
-    ...                           torch.nn.Conv2d(8, 8, 3, padding=1))
-    >>> rf = layerscope.receptive_field(net, input_size=32)
-    >>> rf.size, rf.jump       # 3 + (2-1)*1 = 4; 4 + (3-1)*2 = 8; jump 1*2 = 2
-    ((8, 8), (2, 2))
-    >>> rf.region(0, 0)        # centre start = 0 + (1/2 - 0)*1 + (1 - 1)*2 = 0.5: [0.5 - 3.5, 0.5 + 3.5 + 1)
-    ((-3, 5), (-3, 5))
-    """
-
-    name: str
-    size: tuple[Number | None, ...]
-    jump: tuple[Number | None, ...]
-    start: tuple[Number | None, ...]
-    is_global: bool
-    global_from: str | None
-    local_size: tuple[Number | None, ...]
-    local_start: tuple[Number | None, ...]
-    input_size: tuple[int, ...]
-    exact: bool = True  # False: upsampling on the path and no exact per-unit answer could be computed
-    _analysis: Any = field(default=None, repr=False, compare=False)
-    _key: Key | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def axes(self) -> tuple[str, ...]:
-        return spatial_axis_names(len(self.size))
-
-    @property
-    def exceeds_input(self) -> tuple[bool, ...]:
-        """Per axis: the local field is larger than the input (units see padding on both sides)."""
-        return tuple(s is not None and s > e for s, e in zip(self.local_size, self.input_size))
-
-    def region(self, *index: int, clip: bool = False) -> tuple[tuple[Number, Number], ...]:
-        """The input box ``((first, end), ...)`` seen by the unit at ``index`` (one index per axis).
-
-        ``end`` is exclusive, so ``end - first`` is the field size along that axis. A global unit sees the
-        whole input: ``(0, input_size)``.
-        """
-        if self.is_global:
-            return tuple((0, e) for e in self.input_size)
-        return self.local_region(*index, clip=clip)
-
-    def local_region(self, *index: int, clip: bool = False) -> tuple[tuple[Number, Number], ...]:
-        """Like :meth:`region`, for the local field (global-context branches ignored)."""
-        index = _index(index, len(self.size))
-        out = []
-        for a, i in enumerate(index):
-            box = None
-            if self._analysis is not None and self._key is not None:
-                box = self._analysis.exact_box(self._key, a, i)
-            if box is None:
-                rf, jump, start = self.local_size[a], self.jump[a], self.local_start[a]
-                if rf is None or jump is None or start is None:
-                    raise ValueError(f"the receptive field along axis {self.axes[a]} of {self.name} is unknown")
-                c = Fraction(start) + i * Fraction(jump)
-                box = (c - (Fraction(rf) - 1) / 2, c + (Fraction(rf) - 1) / 2 + 1)
-            lo, hi = box
-            if clip:
-                lo, hi = max(lo, 0), min(hi, self.input_size[a])
-            out.append((_num(lo), _num(hi)))
-        return tuple(out)
-
-
-def _index(index: tuple, n: int) -> tuple[int, ...]:
-    if len(index) == 1 and isinstance(index[0], (tuple, list)):
-        index = tuple(index[0])
-    if len(index) == 1 and n > 1:
-        index = index * n
-    if len(index) != n:
-        raise ValueError(f"give one index per spatial axis ({n}), got {index!r}")
-    return tuple(int(i) for i in index)
-
-
-def spatial_axis_names(n: int) -> tuple[str, ...]:
-    return {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(n, tuple(f"d{i}" for i in range(n)))
-
-
-def _num(x: Fraction | None) -> Number | None:
-    if x is None:
-        return None
-    if isinstance(x, int):
-        return x
-    return int(x) if x.denominator == 1 else float(x)
 
 
 # ============================================================================================ steps
@@ -593,16 +497,21 @@ def per_node(graph: Graph) -> dict[int, tuple[tuple, tuple, tuple]]:
     return analyze_fields(graph).rows()
 
 
-def analyze_receptive_field(ctx: Any) -> list[Diagnostic]:
-    """Analyzer: LS401 jump mismatch and LS402 misaligned centres at merges, LS403 field exceeds input.
+def analyze_receptive_field(ctx: Any) -> AnalyzerResult:
+    """Analyzer: LS401 jump mismatch and LS402 misaligned centres at merges, LS403 field exceeds input; the
+    ``rf``/``jump``/``start`` columns (plus ``local_rf`` and ``global`` for the plots) and the ``fields``
+    summary (:class:`~layerscope.fields.FieldSummary`) that the Report keeps for its renderers.
 
     Findings at a merge that already failed on shapes (its output was substituted) are dropped: the shape
     error says it all. The same finding along several axes is one diagnostic naming the axes."""
-    from .shapes import _substituted_node
+    an = analyze_fields(ctx.graph)
+    return AnalyzerResult(tuple(_grouped_findings(an, ctx)), _columns(an), {"fields": summarize(an)})
 
-    failed = {_substituted_node(ctx.graph, f) for f in getattr(ctx, "failures", ())}
+
+def _grouped_findings(an: FieldAnalysis, ctx: Any) -> list[Diagnostic]:
+    failed = {substituted_node(ctx.graph, f) for f in ctx.failures}
     grouped: dict[tuple, list[Diagnostic]] = {}
-    for d in analyze_fields(ctx.graph).findings:
+    for d in an.findings:
         if d.node is not None and d.node in failed and d.code in ("LS401", "LS402"):
             continue
         axis = d.data.get("axis")
@@ -619,6 +528,66 @@ def analyze_receptive_field(ctx: Any) -> list[Diagnostic]:
                         module=first.module, source=first.source, node=node,
                         **{**dict(first.data), "axis": axes}))
     return out
+
+
+def _columns(an: FieldAnalysis) -> dict[int, dict[str, Any]]:
+    """Per node (slot 0) with a state: the table's ``rf``/``jump``/``start`` (a global node shows the input
+    extent as ``rf``), the ``local_rf`` of the convolutional path and whether the node is ``global``."""
+    out: dict[int, dict[str, Any]] = {}
+    for nid, (rf, jump, start) in an.rows().items():
+        st = an.states[(nid, 0)]
+        out[nid] = {"rf": rf, "jump": jump, "start": start,
+                    "local_rf": tuple(None if f is None else _num(f.rf) for f in st.fields),
+                    "global": st.global_from is not None}
+    return out
+
+
+def summarize(an: FieldAnalysis) -> FieldSummary:
+    """The plain-data summary of ``an`` a Report keeps: the output's field and the boxes of a few units."""
+    outs = an.graph.outputs
+    output = an.output_field(0) if outs and outs[0].producer is not None else None
+    target = _box_target(an)
+    boxes: list[tuple[tuple[int, ...], Any]] = []
+    if target is not None:
+        rf, size = target
+        picks = [tuple(0 for _ in size), tuple(s // 2 for s in size), tuple(s - 1 for s in size)]
+        for u in dict.fromkeys(picks):
+            try:
+                boxes.append((u, rf.local_region(*u)))
+            except ValueError:  # the field along an axis is unknown: no box to draw
+                continue
+    return FieldSummary(tuple(an.input_size), output, target[0] if target else None,
+                        target[1] if target else (), tuple(boxes), _analysis=an)
+
+
+def _box_target(an: FieldAnalysis) -> tuple[ReceptiveField, tuple[int, ...]] | None:
+    """The field whose units the box plot draws and its output's spatial size (per axis).
+
+    A global output (a classifier) has no positions left: take the last local tensor, the input of the node
+    that made the field global.
+    """
+    outs = an.graph.outputs
+    if not an.n_axes or not outs or outs[0].producer is None:
+        return None
+    key = (outs[0].producer, outs[0].slot)
+    st = an.states.get(key)
+    if st is None:
+        return None
+    if st.global_from is not None:
+        node = an.graph[st.global_from]
+        traced = [t for t in node.inputs if t.producer is not None and (t.producer, t.slot) in an.states]
+        if not traced:
+            return None
+        key = (traced[0].producer, traced[0].slot)
+        st = an.states[key]
+    node = an.graph[key[0]]
+    shape = node.outputs[key[1]].shape if key[1] < len(node.outputs) else ()
+    sizes = []
+    for a in range(an.n_axes):
+        if a not in st.dims:
+            return None
+        sizes.append(shape[st.dims.index(a)])
+    return an.field(key), tuple(sizes)
 
 
 def _exceeds(an: FieldAnalysis) -> list[Diagnostic]:
@@ -1252,17 +1221,4 @@ def _getitem(index: Sequence[Sequence[Any]], shape: tuple[int, ...], dims: tuple
     return tuple(out_dims), shifts
 
 
-# ============================================================================================ shortcut
-def receptive_field(model: Any, input_size: Any = None, *, module: str | None = None,
-                    **analyze_kwargs: Any) -> ReceptiveField:
-    """Trace ``model`` on meta tensors and return the receptive field of its output (or of ``module``).
-
-    >>> import torch, layerscope
-    >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 7, stride=2, padding=3), torch.nn.Conv2d(8, 8, 3))
-    >>> layerscope.receptive_field(net, input_size=64).size      # 7 + (3-1)*2
-    (11, 11)
-    """
-    from ..api import analyze
-
-    report = analyze(model, input_size, **analyze_kwargs)
-    return report.receptive_field if module is None else report.receptive_field_of(module)
+ANALYSES["receptive_field"] = analyze_fields  # exact queries on fields read back from JSON (layerscope.fields)

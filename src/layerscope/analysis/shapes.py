@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic, make
 from ..geometry import WindowAxis
 from ..graph import Graph, Node, OpRecord
-from . import Context
+from .context import AnalyzerResult, Context
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -27,6 +27,11 @@ def op_formula(op: OpRecord) -> str:
 def node_formula(node: Node) -> str:
     ops = [o for o in window_ops(node) if o.op != "pad"] or window_ops(node)
     return " -> ".join(op_formula(o) for o in ops)
+
+
+def analyze_formulas(ctx: Context) -> AnalyzerResult:
+    """The ``formula`` column: every node's output-size arithmetic (empty where it slides no window)."""
+    return AnalyzerResult(columns={n.id: {"formula": node_formula(n)} for n in ctx.graph if n.kind != "input"})
 
 
 def analyze_windows(ctx: Context) -> list[Diagnostic]:
@@ -70,14 +75,12 @@ def describe_operand(graph: Graph, t) -> str:
 
 def analyze_failures(ctx: Context) -> list[Diagnostic]:
     """A generic LS100 per failure; ``layerscope.analysis.explain`` refines known shape bugs."""
-    try:
-        from .explain import explain_failure
-    except ImportError:  # pragma: no cover
-        explain_failure = None  # type: ignore[assignment]
+    from .explain import explain_failure
+
     out: list[Diagnostic] = []
     substituted: set[int] = set()
     for i, failure in enumerate(ctx.failures):
-        diag = explain_failure(ctx.graph, failure) if explain_failure is not None else None
+        diag = explain_failure(ctx.graph, failure)
         if diag is None:
             operands = "; ".join(describe_operand(ctx.graph, t) for t in failure.operands)
             where = f" in {failure.module}" if failure.module else ""
@@ -91,14 +94,14 @@ def analyze_failures(ctx: Context) -> list[Diagnostic]:
         if i > 0 and _follows(ctx.graph, failure, substituted):
             diag = make(diag.code, diag.message, hint=diag.hint, module=diag.module, source=diag.source,
                         node=diag.node, severity=diag.severity, follows_error=True, **dict(diag.data))
-        sub = _substituted_node(ctx.graph, failure)
+        sub = substituted_node(ctx.graph, failure)
         if sub is not None:
             substituted.add(sub)
         out.append(diag)
     return out
 
 
-def _substituted_node(graph: Graph, failure) -> int | None:
+def substituted_node(graph: Graph, failure) -> int | None:
     """The node whose output was substituted to keep tracing after ``failure`` (None: the trace ended)."""
     for node in graph.nodes[failure.node_count:]:
         if (node.kind == "module" and node.name == failure.module) or (node.kind == "op" and node.type == failure.op):

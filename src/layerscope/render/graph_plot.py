@@ -129,7 +129,7 @@ def layered_positions(g: Any) -> dict[Any, tuple[float, float]]:
 def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: int = 32) -> Any:
     """Draw :func:`collapse_graph` top-down: boxes for layers (labelled with name, output shape and MACs),
     circles for merges (residual adds, concats), skip connections as curved edges."""
-    from .plots import _new_ax
+    from ._axes import new_ax as _new_ax
 
     g = collapse_graph(report, depth)
     pos = layered_positions(g)

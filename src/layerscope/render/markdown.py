@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ._format import human, human_bytes, shape
+from .rf_plots import receptive_field_markdown, receptive_field_summary
 from .table import (GROUP_KIND, HEADER_KIND, final_rf, global_at, grouped_rows, relative_source, rf_value,
                     spatial_input_size, top_layers)
 
@@ -70,18 +71,11 @@ def summary_items(report: Any) -> list[tuple[str, str]]:
 
 def receptive_field_summary_text(report: Any) -> str:
     """One phrase for the summary: the local field and jump at the output, where it goes global and whether it
-    exceeds the input (``layerscope.render.rf_plots.receptive_field_summary`` when available)."""
-    try:
-        from .rf_plots import receptive_field_summary  # type: ignore[attr-defined]
-    except ImportError:
-        receptive_field_summary = None
-    if receptive_field_summary is not None:
-        try:
-            text = receptive_field_summary(report)
-        except Exception:  # the rest of the report must not be lost to a receptive-field failure
-            text = ""
-        if text:
-            return text
+    exceeds the input (:func:`layerscope.render.rf_plots.receptive_field_summary`); from the per-layer rows
+    when the output has no field (the trace failed before it)."""
+    text = receptive_field_summary(report)
+    if text:
+        return text
     rf = final_rf(report)
     if rf is None:
         return "not available for this model"
@@ -171,19 +165,12 @@ def modules_cost_markdown(report: Any, depth: int = 1) -> str:
 
 
 def receptive_field_section(report: Any) -> str:
-    """The receptive-field section: ``layerscope.render.rf_plots.receptive_field_markdown`` when available,
-    else a short per-stage summary from the per-layer rows (empty when nothing is known)."""
-    try:
-        from .rf_plots import receptive_field_markdown  # type: ignore[attr-defined]
-    except ImportError:
-        receptive_field_markdown = None
-    if receptive_field_markdown is not None:
-        try:
-            text = receptive_field_markdown(report)
-        except Exception:  # a failure there must not lose the rest of the report
-            text = ""
-        if text:
-            return text.strip()
+    """The receptive-field section: :func:`layerscope.render.rf_plots.receptive_field_markdown`, or when the
+    output has no field (the trace failed before it) a short per-stage summary from the per-layer rows (empty
+    when nothing is known)."""
+    text = receptive_field_markdown(report)
+    if text:
+        return text.strip()
     size = spatial_input_size(report)
     stages = []
     last_jump = None

@@ -10,23 +10,13 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
+from ._axes import new_ax as _new_ax
 from ._format import human
+from .rf_plots import plot_receptive_field as _plot_rf
 from .table import rf_value, spatial_input_size, top_layers
 
 #: PNG resolution of written plots (small files for a repository, still legible)
 DPI = 90
-
-
-def _new_ax(ax: Any = None, figsize: tuple[float, float] = (8.0, 4.5)) -> Any:
-    if ax is not None:
-        return ax
-    from ..errors import require
-
-    require("matplotlib", "plotting")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig.add_subplot()
 
 
 def save_figure(fig: Any, path: str, *, dpi: int = DPI) -> str:
@@ -142,38 +132,9 @@ def rf_series(report: Any) -> list[dict[str, Any]]:
     return out
 
 
-def plot_receptive_field_fallback(report: Any, ax: Any = None) -> Any:
-    """Receptive field and jump per layer against the input size, from ``report.rows()`` (used when the
-    dedicated ``layerscope.render.rf_plots`` module is not available)."""
-    ax = _new_ax(ax, (9.0, 4.0))
-    series = rf_series(report)
-    if not series:
-        ax.text(0.5, 0.5, "receptive field not available", ha="center", va="center", transform=ax.transAxes)
-        ax.set_axis_off()
-        return ax
-    x = list(range(len(series)))
-    ax.plot(x, [s["rf"] for s in series], label="receptive field", color="tab:red")
-    ax.plot(x, [s["jump"] for s in series], label="jump (effective stride)", color="tab:gray")
-    size = spatial_input_size(report)
-    if size is not None:
-        ax.axhline(size, ls="--", color="black", lw=1, label=f"input size {size}")
-    ax.set_yscale("log", base=2)
-    ax.set_xlabel("layer (execution order)")
-    ax.set_ylabel("pixels")
-    ax.legend(fontsize=8)
-    ax.set_title(f"{report.model}: receptive field per layer")
-    return ax
-
-
 def plot_receptive_field(report: Any, ax: Any = None) -> Any:
-    """The receptive-field plot: ``layerscope.render.rf_plots.plot_receptive_field`` when available."""
-    try:
-        from .rf_plots import plot_receptive_field as rf_plot  # type: ignore[attr-defined]
-    except ImportError:
-        return plot_receptive_field_fallback(report, ax)
-    ax = _new_ax(ax, (9.0, 4.0))
-    result = rf_plot(report, ax=ax)
-    return result if result is not None else ax
+    """The receptive-field plot (:func:`layerscope.render.rf_plots.plot_receptive_field`)."""
+    return _plot_rf(report, ax=_new_ax(ax, (9.0, 4.0)))
 
 
 # ---------------------------------------------------------------------------------------------- files

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..fields import FieldSummary, spatial_axis_names
+
 __all__ = ["plot_receptive_field", "plot_rf_boxes", "receptive_field_markdown", "receptive_field_summary"]
 
 _COLORS = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:olive")
-
-
-def _analysis(report: Any) -> Any:
-    return getattr(report, "_fields", None)
 
 
 def _num(v: Any) -> str:
@@ -35,22 +33,21 @@ def _per_axis(values: Sequence[Any]) -> str:
     return _num(vals[0]) if all(v == vals[0] for v in vals) else "x".join(_num(v) for v in vals)
 
 
+def _summary(report: Any) -> FieldSummary | None:
+    return report.fields
+
+
 def _series(report: Any) -> list[dict[str, Any]]:
     """Per node with a field (execution order): local rf and jump per axis, and whether it is global."""
-    an = _analysis(report)
-    if an is None or not an.n_axes:
+    fs = _summary(report)
+    if fs is None or not fs.n_axes:
         return []
     out = []
     for node in report.nodes:
-        st = an.states.get((node.id, 0))
-        if st is None or all(f is None for f in st.fields):
+        c = report.columns.get(node.id)
+        if c is None or "local_rf" not in c or all(v is None for v in c["local_rf"]):
             continue
-        out.append({
-            "id": node.id, "name": node.name,
-            "rf": tuple(None if f is None else float(f.rf) for f in st.fields),
-            "jump": tuple(None if f is None else float(f.jump) for f in st.fields),
-            "global": st.global_from is not None,
-        })
+        out.append({"id": node.id, "name": node.name, "rf": c["local_rf"], "jump": c["jump"], "global": c["global"]})
     return out
 
 
@@ -72,13 +69,11 @@ def plot_receptive_field(report: Any, ax: Any = None) -> Any:
     """
     ax = _new_ax(ax, (9.0, 4.0))
     series = _series(report)
-    an = _analysis(report)
-    if not series:
+    an = _summary(report)
+    if not series or an is None:
         ax.text(0.5, 0.5, "receptive field not available", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
-    from ..analysis.receptive_field import spatial_axis_names
-
     names = spatial_axis_names(an.n_axes)
     x = list(range(len(series)))
     distinct = [a for a in range(an.n_axes) if any(s["rf"][a] != s["rf"][0] for s in series)]
@@ -117,37 +112,6 @@ def plot_receptive_field(report: Any, ax: Any = None) -> Any:
     return ax
 
 
-def _target(report: Any) -> tuple[Any, tuple[int, ...]] | None:
-    """The ReceptiveField to draw boxes for and its output's spatial size (per axis).
-
-    A global output (a classifier) has no positions left: take the last local tensor, the input of the node
-    that made the field global.
-    """
-    an = _analysis(report)
-    if an is None or not an.n_axes or not report.outputs or report.outputs[0].producer is None:
-        return None
-    out = report.outputs[0]
-    key = (out.producer, out.slot)
-    st = an.states.get(key)
-    if st is None:
-        return None
-    if st.global_from is not None:
-        node = report.layer_graph[st.global_from]
-        traced = [t for t in node.inputs if t.producer is not None and (t.producer, t.slot) in an.states]
-        if not traced:
-            return None
-        key = (traced[0].producer, traced[0].slot)
-        st = an.states[key]
-    node = report.layer_graph[key[0]]
-    shape = node.outputs[key[1]].shape if key[1] < len(node.outputs) else ()
-    sizes = []
-    for a in range(an.n_axes):
-        if a not in st.dims:
-            return None
-        sizes.append(shape[st.dims.index(a)])
-    return an.field(key), tuple(sizes)
-
-
 def plot_rf_boxes(report: Any, units: Sequence[Sequence[int]] | None = None, ax: Any = None) -> Any:
     """Input boxes of a few output units (default: first, centre and last) over an input-sized grid.
 
@@ -155,25 +119,24 @@ def plot_rf_boxes(report: Any, units: Sequence[Sequence[int]] | None = None, ax:
     hang over the border are padding. 2-d and 3-d inputs draw the last two axes; 1-d inputs draw bars.
     """
     ax = _new_ax(ax, (6.0, 6.0))
-    got = _target(report)
-    if got is None:
+    fs = _summary(report)
+    if fs is None or fs.boxes_of is None:
         ax.text(0.5, 0.5, "no spatial output unit to draw", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
         return ax
-    rf, out_size = got
+    rf, out_size = fs.boxes_of, fs.boxes_size
     n = len(out_size)
-    if units is None:
-        picks = [tuple(0 for _ in out_size), tuple(s // 2 for s in out_size), tuple(s - 1 for s in out_size)]
-        units = list(dict.fromkeys(picks))
+    boxes = list(fs.boxes)
+    if units is not None:
+        boxes = []
+        for u in units:
+            try:
+                boxes.append((tuple(u), rf.local_region(*u)))
+            except ValueError:  # the field along an axis is unknown
+                continue
     from matplotlib.patches import Rectangle
 
     size = rf.input_size
-    boxes = []
-    for u in units:
-        try:
-            boxes.append((tuple(u), rf.local_region(*u)))
-        except ValueError:
-            continue
     if n == 1:
         ax.add_patch(Rectangle((0, -0.5), size[0], 0.4 + len(boxes), fill=True, color="0.92", zorder=0))
         for k, (u, ((lo, hi),)) in enumerate(boxes):
@@ -219,10 +182,7 @@ def plot_rf_boxes(report: Any, units: Sequence[Sequence[int]] | None = None, ax:
 # ============================================================================================ text
 def receptive_field_summary(report: Any) -> str:
     """One line: the output's field, global or not, and whether it exceeds the input."""
-    try:
-        rf = report.receptive_field
-    except Exception:  # noqa: BLE001 - no traced output: nothing to say
-        return ""
+    rf = report.receptive_field
     if rf is None or not rf.size or all(s is None for s in rf.local_size):
         return ""
     local = f"{_per_axis(rf.local_size)} px (jump {_per_axis(rf.jump)})"
@@ -236,15 +196,10 @@ def receptive_field_summary(report: Any) -> str:
 def receptive_field_markdown(report: Any) -> str:
     """The receptive-field section body (no heading): final field, where it exceeds the input, where it
     goes global, merge findings and the field at each change of jump."""
-    an = _analysis(report)
-    if an is None or not an.n_axes:
+    an = _summary(report)
+    rf = report.receptive_field
+    if an is None or not an.n_axes or rf is None:
         return ""
-    try:
-        rf = report.receptive_field
-    except Exception:  # noqa: BLE001
-        return ""
-    from ..analysis.receptive_field import spatial_axis_names
-
     names = spatial_axis_names(an.n_axes)
     lines = [f"| at the output | {' | '.join(names)} |", "|---|" + "---:|" * len(names)]
     lines.append("| local field (px) | " + " | ".join(_num(v) for v in rf.local_size) + " |")

@@ -142,10 +142,7 @@ def rf_value(v: Any) -> float | None:
 
 
 def _output_field(report: Any) -> Any:
-    try:
-        return getattr(report, "receptive_field", None)
-    except Exception:  # no traced output, or the receptive-field analysis is unavailable
-        return None
+    return report.receptive_field
 
 
 def final_rf(report: Any) -> Any:
@@ -153,13 +150,10 @@ def final_rf(report: Any) -> Any:
     convolutional path when the output is global (pooling/linear heads), since that is what people compare;
     None when unknown."""
     rf = _output_field(report)
-    if rf is not None and not callable(rf):
-        local = getattr(rf, "local_size", None)
-        if local is not None and any(v is not None for v in local):
-            return tuple(local)
-        size = getattr(rf, "size", None)
-        if size is not None:
-            return tuple(size)
+    if rf is not None:
+        if any(v is not None for v in rf.local_size):
+            return tuple(rf.local_size)
+        return tuple(rf.size)
     outputs = report.outputs
     if not outputs or outputs[0].producer is None:
         return None
@@ -181,8 +175,8 @@ def global_at(report: Any) -> str | None:
     """The layer from which every output unit depends on the whole input (a global pool, a linear head, a
     global-context branch), as the receptive-field analysis reports it; None when never or unknown."""
     rf = _output_field(report)
-    if rf is not None and getattr(rf, "is_global", False):
-        return getattr(rf, "global_from", None)
+    if rf is not None and rf.is_global:
+        return rf.global_from
     return None
 
 
