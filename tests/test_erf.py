@@ -26,7 +26,8 @@ def box_filter_stack(n: int, dims: int = 1) -> nn.Module:
 
 def test_linear_stack_matches_closed_form():
     n, size = 6, 41
-    erf = layerscope.effective_receptive_field(box_filter_stack(n), input_size=(1, size), samples=3,
+    erf = layerscope.effective_receptive_field(box_filter_stack(n), input_size=(1, 1, size), full_shape=True,
+                                               samples=3,
                                                batch_size=2)
     # the gradient of the centre unit is the n-fold convolution of [1/3, 1/3, 1/3], centred on it
     kernel = np.array([1.0])
@@ -74,7 +75,7 @@ def test_bounded_memory_and_bad_requests():
     with pytest.raises(InputSpecError):
         layerscope.effective_receptive_field(head, input_size=(1, 16, 16), samples=1)
     with pytest.raises(ConfigError):
-        layerscope.effective_receptive_field(box_filter_stack(1), input_size=(1, 8), samples=0)
+        layerscope.effective_receptive_field(box_filter_stack(1), input_size=(1, 1, 8), full_shape=True, samples=0)
 
 
 def test_meta_model_gets_random_weights():
@@ -94,6 +95,6 @@ def test_plots_return_axes():
     erf2 = layerscope.effective_receptive_field(box_filter_stack(4, 2), input_size=(1, 25, 25), samples=1)
     ax = erf2.plot()
     assert ax.images and ax.patches  # heatmap, the radius circle and the theoretical box
-    erf1 = layerscope.effective_receptive_field(box_filter_stack(4), input_size=(1, 25), samples=1)
+    erf1 = layerscope.effective_receptive_field(box_filter_stack(4), input_size=(1, 1, 25), full_shape=True, samples=1)
     ax1 = Figure().add_subplot()
     assert erf1.plot(ax=ax1) is ax1 and ax1.lines

@@ -390,12 +390,12 @@ def test_table_columns_and_named_modules():
 
 def test_shortcut_function_and_1d_3d():
     net = nn.Sequential(nn.Conv1d(1, 2, 5, stride=2), nn.Conv1d(2, 2, 3))
-    rf = layerscope.receptive_field(net, input_size=(1, 50))  # (C, L)
+    rf = layerscope.receptive_field(net, input_size=(1, 1, 50), full_shape=True)  # (N, C, L)
     assert rf.size == (9,) and rf.jump == (2,) and rf.start == (4,)  # 5 + 2*2; centre 2, +1*2
     net3 = nn.Sequential(nn.Conv3d(1, 2, (3, 5, 1)), nn.MaxPool3d(2))
     rf3 = layerscope.receptive_field(net3, input_size=(1, 1, 8, 8, 8))
     assert rf3.size == (4, 6, 2) and rf3.jump == (2, 2, 2)
-    assert layerscope.receptive_field(net, input_size=(1, 50), module="0").size == (5,)
+    assert layerscope.receptive_field(net, input_size=(1, 1, 50), full_shape=True, module="0").size == (5,)
 
 
 def test_flatten_and_permute_keep_axes():
@@ -493,7 +493,7 @@ def test_plots_draw_the_data():
     ax = plot_rf_boxes(dil, units=[(0, 0)])
     (r,) = [p for p in ax.patches if p.get_height() == 31]
     assert r.get_width() == 15 and (r.get_x(), r.get_y()) == (3 - 7, 5 - 15)  # centre (5, 3), half-widths
-    one_d = layerscope.analyze(nn.Conv1d(1, 1, 5), input_size=(1, 20))
+    one_d = layerscope.analyze(nn.Conv1d(1, 1, 5), input_size=(1, 1, 20), full_shape=True)
     assert plot_rf_boxes(one_d).patches and plot_receptive_field(one_d).lines
 
 
@@ -559,7 +559,7 @@ def test_token_sequences_have_no_spatial_axes_but_conv1d_inputs_do():
     assert report.receptive_field.size == () and all(r["rf"] is None for r in report.rows())
     # (N, C, L) into a conv (after a pointwise norm): one spatial axis
     net = nn.Sequential(nn.BatchNorm1d(2), nn.Conv1d(2, 2, 5, stride=2), nn.Conv1d(2, 2, 3))
-    assert layerscope.receptive_field(net, input_size=(2, 50)).size == (9,)  # 5 + (3-1)*2
+    assert layerscope.receptive_field(net, input_size=(1, 2, 50), full_shape=True).size == (9,)  # 5 + (3-1)*2
 
 
 @st.composite

@@ -420,8 +420,9 @@ def test_batch_size_and_dtype_options():
     r = layerscope.analyze(net, input_size=(3, 8, 8), batch_size=4)
     assert r.inputs[0].shape == (4, 3, 8, 8)
     assert layerscope.analyze(net, input_size=8, batch_size=4).inputs[0].shape == (4, 3, 8, 8)
-    # batch_size replaces the batch of a 4-d shape
-    assert layerscope.analyze(net, input_size=(1, 3, 8, 8), batch_size=4).inputs[0].shape == (4, 3, 8, 8)
+    # a 4-d shape has its batch: batch_size must agree with it (M3: a contradiction is refused, see
+    # tests/test_cli_hardening.py)
+    assert layerscope.analyze(net, input_size=(4, 3, 8, 8), batch_size=4).inputs[0].shape == (4, 3, 8, 8)
     half = layerscope.analyze(net.half(), input_size=(3, 8, 8), batch_size=4, dtype=torch.float16)
     assert half.inputs[0].dtype == "float16"
     assert half.activation_bytes * 2 == r.activation_bytes
@@ -439,7 +440,7 @@ def test_list_of_shapes_for_several_inputs():
         def forward(self, x, y):
             return self.inner((x, y), {"z": x})
 
-    report = layerscope.analyze(Wrap(), input_size=[(4,), (5,)])
+    report = layerscope.analyze(Wrap(), input_size=[(1, 4), (1, 5)])  # 2-d shapes are used as written
     assert [t.shape for t in report.inputs] == [(1, 4), (1, 5)]
 
 

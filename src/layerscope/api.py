@@ -17,6 +17,7 @@ def analyze(
     inputs: Any = None,
     kwargs: dict[str, Any] | None = None,
     batch_size: int | None = None,
+    full_shape: bool = False,
     dtype: Any = None,
     mode: Literal["eval", "train"] = "eval",
     strict: bool = False,
@@ -26,8 +27,10 @@ def analyze(
 ) -> Report:
     """Trace ``model``'s forward pass on meta tensors and analyze it.
 
-    ``input_size``: an int ``s`` (one ``(1, 3, s, s)`` image batch), a shape without batch ``(C, H, W)`` or
-    with it ``(N, C, H, W)``, or a list of shapes for several inputs. Or ``inputs=`` example tensors (real or
+    ``input_size``: an int ``s`` (one ``(1, 3, s, s)`` image batch), an image shape without batch ``(C, H, W)``,
+    any other shape as written, batch first (``(N, C, H, W)``, ``(N, F)``, a ``(2, 10)`` token batch), or a list
+    of shapes for several inputs (the grammar: :mod:`layerscope.sizes`; ``full_shape=True`` takes 3-dim
+    shapes as written too). Or ``inputs=`` example tensors (real or
     meta, nested tuples/dicts) and ``kwargs=`` keyword inputs. The model itself is never modified and no
     weight or activation memory is allocated.
 
@@ -53,10 +56,25 @@ def analyze(
     if mode not in ("eval", "train"):
         raise InputSpecError(f"mode must be 'eval' or 'train', not {mode!r}", hint="use mode='train' to include "
                              "training-only branches", code="LS918")
-    args, kw = make_inputs(input_size, inputs, kwargs, batch_size, dtype)
+    args, kw = make_inputs(input_size, inputs, kwargs, batch_size, dtype, full_shape=full_shape)
     from .analysis.recover import recover as recover_fn
+    import warnings
 
-    result = Tracer(model, mode=mode, recover=recover_fn if recover else None).run(args, kw)
+    try:
+        with warnings.catch_warnings():
+            # noise about the meta run itself, not about the model: checkpoint's "None of the inputs have
+            # requires_grad=True" (meta inputs never do) and torch.jit's deprecation notices
+            warnings.filterwarnings("ignore", message=".*None of the inputs have requires_grad.*")
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit.*")
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit.*")
+            result = Tracer(model, mode=mode, recover=recover_fn if recover else None).run(args, kw)
+    except SystemExit as exc:  # the user's forward called sys.exit(): never layerscope's own exit code
+        from .errors import ModelLoadError
+
+        call = f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
+        raise ModelLoadError(f"the forward pass of {type(model).__name__} called {call}",
+                             hint="a forward must not exit the process; raise an exception instead (layerscope "
+                                  "reports it as LS100)", code="LS927") from None
     ctx = Context(result.graph, tuple(result.errors), tuple(result.unused_params), mode)
     found = run_analyzers(ctx)
     diagnostics = list(found.diagnostics)

@@ -31,7 +31,12 @@ ALWAYS_REPORTED = frozenset({"LS100", "LS101", "LS102", "LS103", "LS104", "LS105
 
 
 def parse_codes(codes: Sequence[str] | str | None) -> tuple[str, ...]:
-    """``"LS3, LS110"`` or ``["LS3", "ls110"]`` -> ``("LS3", "LS110")``; ``ALL`` matches every code."""
+    """``"LS3, LS110"`` or ``["LS3", "ls110"]`` -> ``("LS3", "LS110")``; ``ALL`` matches every code.
+
+    Refused (LS946): an empty value (``--select ""`` would silently select everything) and a prefix that
+    matches no diagnostic code (``LS9``: LS9xx are error codes, which are never findings)."""
+    from .diagnostics import CODES
+
     if codes is None:
         return ()
     items = [codes] if isinstance(codes, str) else list(codes)
@@ -40,13 +45,23 @@ def parse_codes(codes: Sequence[str] | str | None) -> tuple[str, ...]:
         if not isinstance(item, str):
             raise ConfigError(f"code {item!r} is not a string", hint="codes look like LS301 or a prefix like LS3",
                               code="LS946")
-        for part in item.replace(";", ",").split(","):
-            part = part.strip().upper()
+        parts = [p.strip().upper() for p in item.replace(";", ",").split(",")]
+        if not any(parts):
+            raise ConfigError(f"empty code selection {item!r}", hint="give codes like LS301, prefixes like LS3, "
+                              "or ALL; leave the option out to report every code", code="LS946")
+        for part in parts:
             if part:
                 if not (part == "ALL" or (part.startswith("LS") and part[2:].isdigit()) or part == "LS"):
                     raise ConfigError(f"{part!r} is not a diagnostic code or prefix",
                                       hint="use codes like LS301, prefixes like LS3 (all design lints), or ALL",
                                       code="LS946")
+                if part != "ALL" and not any(c.startswith(part) for c in CODES):
+                    families = sorted({c[:3] for c in CODES})
+                    raise ConfigError(f"{part!r} matches no diagnostic code"
+                                      + (" (LS9xx are error codes, never findings)" if part.startswith("LS9")
+                                         else ""),
+                                      hint="diagnostic codes start with " + ", ".join(families)
+                                      + " (see layerscope.diagnostics.CODES)", code="LS946")
                 out.append(part)
     return tuple(out)
 
@@ -113,7 +128,10 @@ def parse_quantity(value: Any, *, what: str = "budget") -> int:
             number = float(num)
         except ValueError:
             number = None
-        if number is not None and suffix in _SUFFIX and number >= 0:
+        if number is not None and suffix in _SUFFIX:
+            if number < 0 or not math.isfinite(number):
+                raise ConfigError(f"{what} {value!r} must be a non-negative number", hint="e.g. 25000000, "
+                                  "\"25M\", \"4.1G\" or \"512MiB\"", code="LS947")
             return int(round(number * _SUFFIX[suffix]))
     raise ConfigError(f"{what} {value!r} is not a number", hint="e.g. 25000000, \"25M\", \"4.1G\" or \"512MiB\"",
                       code="LS947")

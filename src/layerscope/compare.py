@@ -38,6 +38,16 @@ def weight_depth(report: Report) -> int:
     return max(best[e] for e in ends)
 
 
+def _rounded(value: float, digits: int) -> float:
+    """``digits`` decimals, or 3 significant digits for values that would round to 0 (a 38K-param model is
+    0.0382 M params, not 0.0)."""
+    import math
+
+    if value == 0 or abs(value) >= 10 ** -digits:
+        return round(value, digits)
+    return round(value, 2 - int(math.floor(math.log10(abs(value)))))
+
+
 def summary_row(report: Report, name: str | None = None) -> dict[str, Any]:
     """One comparison row for ``report`` (see :data:`COMPARE_COLUMNS`)."""
     from .render._format import shape
@@ -46,10 +56,10 @@ def summary_row(report: Report, name: str | None = None) -> dict[str, Any]:
     rf = rf_value(final_rf(report))
     return {
         "model": name or report.model,
-        "params_M": round(report.total_params / 1e6, 1),
-        "macs_G": round(report.total_macs / 1e9, 2),
-        "flops_G": round(report.total_flops / 1e9, 2),
-        "activation_MiB": round(report.activation_bytes / 2 ** 20, 1),
+        "params_M": _rounded(report.total_params / 1e6, 1),
+        "macs_G": _rounded(report.total_macs / 1e9, 2),
+        "flops_G": _rounded(report.total_flops / 1e9, 2),
+        "activation_MiB": _rounded(report.activation_bytes / 2 ** 20, 1),
         "rf": None if rf is None else int(rf),
         "depth": weight_depth(report),
         "status": report.status,
@@ -67,6 +77,38 @@ def _name_of(item: Any, index: int) -> str:
     return type(item).__name__ if item is not None else f"model{index}"
 
 
+def read_report(path: str) -> Report:
+    """A report saved with ``layerscope analyze ... --format json -o PATH``; a missing file, a file that is not
+    JSON and JSON that is not a layerscope report are coded errors (LS971, LS972), never a traceback."""
+    import json
+
+    from .errors import ConfigError
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read report {path}: {exc.strerror or exc}",
+                          hint="give a JSON report written by `layerscope analyze SPEC -s SIZE -o PATH.json`, or a "
+                               "model SPEC", code="LS971") from exc
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not a layerscope JSON report: it is not JSON ({exc})",
+                          hint="write one with `layerscope analyze SPEC -s SIZE -o PATH.json`", code="LS972") from exc
+    if not isinstance(data, dict) or "schema_version" not in data or "graph" not in data:
+        raise ConfigError(f"{path} is not a layerscope JSON report (no schema_version and graph)",
+                          hint="write one with `layerscope analyze SPEC -s SIZE -o PATH.json`", code="LS972")
+    try:
+        return Report.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        if getattr(exc, "code", None):  # a LayerscopeError (schema version)
+            raise
+        raise ConfigError(f"{path} is not a complete layerscope JSON report ({type(exc).__name__}: {exc})",
+                          hint="regenerate it with `layerscope analyze SPEC -s SIZE -o PATH.json`",
+                          code="LS972") from exc
+
+
 def _to_report(item: Any, input_size: Any, analyze_kwargs: dict[str, Any]) -> Report:
     if isinstance(item, Report):
         return item
@@ -74,8 +116,7 @@ def _to_report(item: Any, input_size: Any, analyze_kwargs: dict[str, Any]) -> Re
 
     if isinstance(item, str):
         if item.endswith(".json") and ":" not in item:
-            with open(item, encoding="utf-8") as fh:
-                return Report.from_json(fh.read())
+            return read_report(item)
         from .loading import load_model
 
         item = load_model(item)
@@ -98,7 +139,9 @@ class Comparison:
         from .errors import require
 
         pd = require("pandas", "layerscope.compare")
-        return pd.DataFrame(self.rows, columns=COMPARE_COLUMNS)
+        table = pd.DataFrame(self.rows, columns=COMPARE_COLUMNS)
+        table["rf"] = table["rf"].astype("Int64")  # an unknown field is <NA>, the others stay integers
+        return table
 
     def pareto(self) -> list[bool]:
         """True for models on the params/MACs Pareto frontier (no other model has fewer of both)."""
@@ -123,6 +166,10 @@ class Comparison:
         return self.table.to_html(index=False)
 
 
+def _num(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}" if value == 0 or abs(value) >= 10 ** -digits else f"{value:.3g}"
+
+
 def comparison_markdown(comparison: Comparison, *, plot: str | None = None, title: str | None = "Comparison") -> str:
     """The classic table (Pareto-frontier models in bold) with a note on each column's meaning."""
     from .render._format import human_bytes
@@ -134,7 +181,8 @@ def comparison_markdown(comparison: Comparison, *, plot: str | None = None, titl
     for r, on_front in zip(comparison.rows, front):
         name = f"**{r['model']}**" if on_front else r["model"]
         rf = "-" if r["rf"] is None else str(r["rf"])
-        lines.append(f"| {name} | {r['input']} | {r['params_M']:.1f} | {r['macs_G']:.2f} | {r['flops_G']:.2f} | "
+        lines.append(f"| {name} | {r['input']} | {_num(r['params_M'], 1)} | {_num(r['macs_G'], 2)} | "
+                     f"{_num(r['flops_G'], 2)} | "
                      f"{human_bytes(r['activation_bytes'])} | {rf} | {r['depth']} | {r['status']} |")
     lines += ["", "Bold: on the params/MACs Pareto frontier (no other model has both fewer parameters and fewer "
               "MACs). Depth: weight layers (conv/linear/attention) on the longest input-to-output path. "

@@ -47,6 +47,14 @@ class ModelConfig:
     mode: str = "eval"
     name: str | None = None
     line: int | None = None  # where it is declared in the config file, for findings about the whole model
+    base_dir: str | None = None  # the folder of the pyproject.toml: relative specs resolve against it
+    index: int | None = None  # its number among the [[tool.layerscope.models]] entries (1-based)
+    lines: Mapping[str, int] = field(default_factory=dict)  # budget key -> line, for budget findings
+
+    @property
+    def where(self) -> str:
+        """``[[tool.layerscope.models]] #2 (spec = "good.py:nope")``, for messages about this entry."""
+        return f"[[tool.layerscope.models]] #{self.index} (spec = {self.spec!r})" if self.index else self.spec
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,11 @@ class CheckConfig:
         return None
 
 
+def _dashed(key: str) -> str:
+    """TOML keys are written with dashes (``max-params``); messages name them that way."""
+    return key.replace("_", "-")
+
+
 def _norm_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> dict[str, Any]:
     out = {}
     for k, v in table.items():
@@ -74,32 +87,19 @@ def _norm_keys(table: Mapping[str, Any], allowed: set[str], where: str) -> dict[
             import difflib
 
             near = difflib.get_close_matches(key, sorted(allowed), n=1)
-            raise ConfigError(f"unknown key {k!r} in {where}" + (f"; did you mean {near[0]!r}?" if near else ""),
-                              hint="allowed: " + ", ".join(sorted(allowed)), code="LS949")
+            raise ConfigError(f"unknown key {k!r} in {where}"
+                              + (f"; did you mean {_dashed(near[0])!r}?" if near else ""),
+                              hint="allowed: " + ", ".join(sorted(_dashed(a) for a in allowed)), code="LS949")
         out[key] = v
     return out
 
 
 def parse_size_value(value: Any, where: str) -> Any:
-    """``224`` -> 224; ``"3x224x224"`` -> (3, 224, 224); ``[3, 224, 224]`` -> (3, 224, 224)."""
-    if isinstance(value, bool):
-        raise ConfigError(f"input size {value!r} in {where} is not a size", code="LS941")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        parts = [p for p in value.lower().replace("x", ",").split(",") if p.strip()]
-        try:
-            nums = [int(p) for p in parts]
-        except ValueError:
-            nums = []
-        if nums:
-            return nums[0] if len(nums) == 1 else tuple(nums)
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, int) and not isinstance(v, bool)
-                                                          for v in value):
-        return tuple(value)
-    raise ConfigError(f"input size {value!r} in {where} is not an int, \"CxHxW\" or a list of ints",
-                      hint="e.g. input-size = 224, input-size = \"3x224x224\" or input-sizes = [160, 224]",
-                      code="LS941")
+    """``224`` -> 224; ``"3x224x224"`` -> (3, 224, 224); ``[3, 224, 224]`` -> (3, 224, 224) (the grammar of
+    :mod:`layerscope.sizes`, the same as ``--input-size``)."""
+    from .sizes import parse_size
+
+    return parse_size(value, where=where)
 
 
 def _line_of(text: str | None, spec: str) -> int | None:
@@ -109,6 +109,26 @@ def _line_of(text: str | None, spec: str) -> int | None:
         if "spec" in line and (f'"{spec}"' in line or f"'{spec}'" in line):
             return i
     return None
+
+
+def _key_lines(text: str | None, spec_line: int | None, raw: Mapping[str, Any]) -> dict[str, int]:
+    """The line of each key of one ``[[tool.layerscope.models]]`` entry (budget findings point at their
+    ``max-params = ...`` line, not at ``spec = ...``)."""
+    if not text or spec_line is None:
+        return {}
+    lines = text.splitlines()
+    start = spec_line - 1
+    while start > 0 and not lines[start].strip().startswith("["):
+        start -= 1
+    out: dict[str, int] = {}
+    for i in range(start + 1, len(lines)):
+        stripped = lines[i].strip()
+        if stripped.startswith("[") and i != start:
+            break
+        key = stripped.split("=", 1)[0].strip().strip('"\'')
+        if "=" in stripped and key in raw:
+            out[key.replace("-", "_")] = i + 1
+    return out
 
 
 def parse_config(data: Mapping[str, Any], *, path: str | None = None, text: str | None = None) -> CheckConfig:
@@ -147,7 +167,7 @@ def parse_config(data: Mapping[str, Any], *, path: str | None = None, text: str 
         else:
             sizes = ()
         budget = Budget(
-            *(parse_quantity(m[k], what=f"{k} in {mwhere}") if k in m else None
+            *(parse_quantity(m[k], what=f"{_dashed(k)} in {mwhere}") if k in m else None
               for k in ("max_params", "max_macs", "max_activation_bytes", "min_receptive_field")))
         mode = m.get("mode", "eval")
         if mode not in ("eval", "train"):
@@ -155,7 +175,10 @@ def parse_config(data: Mapping[str, Any], *, path: str | None = None, text: str 
         batch = m.get("batch_size")
         if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
             raise ConfigError(f"batch-size {batch!r} in {mwhere} must be a positive int", code="LS949")
-        models.append(ModelConfig(spec, sizes, budget, batch, mode, m.get("name"), _line_of(text, spec)))
+        line = _line_of(text, spec)
+        models.append(ModelConfig(spec, sizes, budget, batch, mode, m.get("name"), line,
+                                  os.path.dirname(os.path.abspath(path)) if path else None, i + 1,
+                                  _key_lines(text, line, raw)))
     fail_on = top.get("fail_on")
     if fail_on is not None:
         check_fail_on(fail_on)

@@ -62,6 +62,14 @@ class ReportDiff:
     name_b: str
     layers: tuple[LayerChange, ...]
     totals: tuple[tuple[str, int, int], ...]  # (metric, a, b)
+    #: ``(side, errors, first code, first message, status)`` for A and/or B when its report has errors or its
+    #: trace failed: the deltas of a broken model mean little, and the diff says so
+    problems: tuple[tuple[str, int, str, str, str], ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """False when A or B has errors (shape bugs, a failed forward pass)."""
+        return not self.problems
 
     @property
     def changes(self) -> list[LayerChange]:
@@ -85,7 +93,9 @@ class ReportDiff:
                             columns=list(LayerChange("", 0, "same", None, None, None, None, 0, 0, 0, 0).to_dict()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.name_a, "b": self.name_b, "counts": self.counts,
+        return {"a": self.name_a, "b": self.name_b, "counts": self.counts, "ok": self.ok,
+                "problems": [{"side": side, "errors": n, "first_code": code, "first_message": msg, "status": st}
+                             for side, n, code, msg, st in self.problems],
                 "totals": [{"metric": m, "a": a, "b": b, "delta": b - a} for m, a, b in self.totals],
                 "layers": [c.to_dict() for c in self.changes]}
 
@@ -104,14 +114,30 @@ def _pct(a: int, b: int) -> str:
     return f"{100 * (b - a) / a:+.1f}%" if a else ("new" if b else "-")
 
 
+def _problem_lines(d: ReportDiff) -> list[str]:
+    names = {"A": d.name_a, "B": d.name_b}
+    return [f"{side} ({names[side]}) has {n} error(s), status {status}: first {code} {msg}"
+            for side, n, code, msg, status in d.problems]
+
+
+def _problems(side: str, report: Report) -> list[tuple[str, int, str, str, str]]:
+    errors = list(report.errors)
+    if not errors and report.status != "failed":
+        return []
+    first = errors[0] if errors else None
+    return [(side, len(errors), first.code if first else "-",
+             (first.message.splitlines()[0] if first else "the forward pass produced no output"), report.status)]
+
+
 def diff_markdown(d: ReportDiff) -> str:
     """Totals of A and B with deltas, then one row per added/removed/changed layer."""
     from .render._format import shape
 
     c = d.counts
     out = [f"# Diff: {d.name_a} -> {d.name_b}", "",
-           f"{c['added']} layers added, {c['removed']} removed, {c['changed']} changed, {c['same']} unchanged.", "",
-           "| total | A | B | delta | change |", "|---|---:|---:|---:|---:|"]
+           f"{c['added']} layers added, {c['removed']} removed, {c['changed']} changed, {c['same']} unchanged.", ""]
+    out += [f"**{line}**" for line in _problem_lines(d)] + ([""] if d.problems else [])
+    out += ["| total | A | B | delta | change |", "|---|---:|---:|---:|---:|"]
     out += [f"| {m} | {a:,} | {b:,} | {_signed(b - a)} | {_pct(a, b)} |" for m, a, b in d.totals]
     if d.changes:
         out += ["", "| layer | change | type | shape A | shape B | params delta | MACs delta |",
@@ -131,7 +157,8 @@ def diff_text(d: ReportDiff) -> str:
 
     c = d.counts
     lines = [f"A: {d.name_a}", f"B: {d.name_b}",
-             f"{c['added']} added, {c['removed']} removed, {c['changed']} changed, {c['same']} unchanged", ""]
+             f"{c['added']} added, {c['removed']} removed, {c['changed']} changed, {c['same']} unchanged",
+             *_problem_lines(d), ""]
     width = max([len(m) for m, _, _ in d.totals] + [5])
     for m, a, b in d.totals:
         lines.append(f"{m.ljust(width)}  {a:>16,} -> {b:>16,}  {_signed(b - a):>16} ({_pct(a, b)})")
@@ -200,4 +227,5 @@ def diff(a: Any, b: Any, *, input_size: Any = None, input_size_b: Any = None, na
     layers += [change(rows_a[k], None) for k in keys_a[emitted_a:] if k not in rows_b]
     totals = tuple((m, int(getattr(ra, m)), int(getattr(rb, m))) for m in TOTALS)
     return ReportDiff(name_a or (a if isinstance(a, str) else ra.model),
-                      name_b or (b if isinstance(b, str) else rb.model), tuple(layers), totals)
+                      name_b or (b if isinstance(b, str) else rb.model), tuple(layers), totals,
+                      tuple(_problems("A", ra) + _problems("B", rb)))

@@ -138,10 +138,11 @@ def effective_receptive_field(
     mode: Literal["eval", "train"] = "eval",
     seed: int = 0,
     max_bytes: int = 2 << 30,
+    full_shape: bool = False,
 ) -> EffectiveReceptiveField:
     """Measure the effective receptive field of the centre output unit (or ``unit``) by backpropagation.
 
-    ``input_size`` as in :func:`layerscope.analyze` (one input, batch dim ignored). ``samples`` random
+    ``input_size`` (and ``full_shape``) as in :func:`layerscope.analyze` (one input, batch dim ignored). ``samples`` random
     inputs (standard normal, or all ones) are run in batches of ``batch_size`` on CPU through a deep copy of
     the model with its current weights (a model built on meta gets a fresh random init). The model itself is
     not touched. Before running, the activation memory of one batch is estimated with a meta trace and the
@@ -162,14 +163,14 @@ def effective_receptive_field(
     if samples < 1 or batch_size < 1:
         raise ConfigError("samples and batch_size must be >= 1", hint="e.g. samples=16, batch_size=4",
                           code="LS967")
-    shape = _shape(input_size, None)
+    shape = _shape(input_size, None, full_shape)
     if len(shape) < 3:
         raise InputSpecError(f"input shape {shape} has no spatial axis", hint="use (N, C, L), (N, C, H, W) or "
                              "(N, C, D, H, W)", code="LS913")
     n_spatial = len(shape) - 2
     batch = min(batch_size, samples)
     # bounded memory: a meta trace tells the activation bytes of one sample before anything is allocated
-    report = analyze(model, (1, *shape[1:]), mode=mode)
+    report = analyze(model, (1, *shape[1:]), mode=mode, full_shape=True)
     need = (report.activation_bytes + report.input_bytes) * batch * 3  # forward + saved tensors + grads
     if need > max_bytes:
         raise ConfigError(

@@ -60,9 +60,40 @@ def _timm(name: str) -> Any:
     return _build_on_meta_first(lambda: timm.create_model(name, pretrained=False))
 
 
-def _import_target(target: str) -> Any:
+class _UserArgv:
+    """While the user's module is imported or its model built, ``sys.argv`` is just the file's name: the
+    command line is layerscope's, not the model script's (an ``argparse`` at import must not read it)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self) -> None:
+        self.saved = sys.argv
+        sys.argv = [self.name]
+
+    def __exit__(self, *exc: Any) -> None:
+        sys.argv = self.saved
+
+
+def _exit_text(exc: SystemExit) -> str:
+    return f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
+
+
+def _package_form(path: str, attr: str | None) -> str | None:
+    """``mypkg.models:build`` for ``mypkg/models.py`` inside a package (folders with ``__init__.py``)."""
+    folder, name = os.path.split(os.path.splitext(path)[0])
+    parts = [name]
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, pkg = os.path.split(folder)
+        parts.insert(0, pkg)
+    if len(parts) == 1:
+        return None
+    return ".".join(parts) + (f":{attr}" if attr else "")
+
+
+def _import_target(target: str, attr: str | None = None, base_dir: str | None = None) -> Any:
     if target.endswith(".py") or os.sep in target or "/" in target:
-        path = os.path.abspath(target)
+        path = os.path.abspath(os.path.join(base_dir, target) if base_dir else target)
         if not os.path.isfile(path):
             raise ModelLoadError(f"no such file: {target}", hint="give a path to a .py file that defines the model",
                                  code="LS922")
@@ -74,27 +105,49 @@ def _import_target(target: str) -> Any:
         # the file's own folder first, so that its sibling imports work
         sys.path.insert(0, os.path.dirname(path))
         try:
-            spec.loader.exec_module(module)
+            with _UserArgv(path):
+                spec.loader.exec_module(module)
+        except SystemExit as exc:
+            sys.modules.pop(mod_name, None)
+            raise ModelLoadError(
+                f"importing {target} called {_exit_text(exc)}: the file runs a script (often argparse reading "
+                "the command line) when it is imported",
+                hint="guard the script part with `if __name__ == \"__main__\":`, or move the model to a module "
+                     "without side effects", code="LS922") from None
         except Exception as exc:
             sys.modules.pop(mod_name, None)
-            raise ModelLoadError(f"importing {target} failed: {type(exc).__name__}: {exc}",
-                                 hint="fix the error in that file (run it with python to see the traceback, "
-                                      "or pass --debug)", code="LS922") from exc
+            hint = "fix the error in that file (run it with python to see the traceback, or pass --debug)"
+            if isinstance(exc, ImportError) and "relative import" in str(exc):
+                dotted = _package_form(path, attr)
+                hint = (f"the file is part of a package: use the dotted form {dotted} (from the folder that "
+                        "holds the package)" if dotted else
+                        "the file uses relative imports (from .x import y), so it is part of a package: add "
+                        "__init__.py files and use the dotted form pkg.module:attr")
+            raise ModelLoadError(f"importing {target} failed: {type(exc).__name__}: {exc}", hint=hint,
+                                 code="LS922") from exc
         finally:
             sys.path.remove(os.path.dirname(path))
         return module
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.insert(0, os.getcwd())
+    for folder in ([base_dir] if base_dir else []) + [os.getcwd()]:
+        if folder not in sys.path and not (folder == os.getcwd() and "" in sys.path):
+            sys.path.insert(0, folder)
     try:
-        return importlib.import_module(target)
+        with _UserArgv(target):
+            return importlib.import_module(target)
+    except SystemExit as exc:
+        raise ModelLoadError(
+            f"importing {target} called {_exit_text(exc)}: the module runs a script (often argparse reading the "
+            "command line) when it is imported",
+            hint="guard the script part with `if __name__ == \"__main__\":`", code="LS922") from None
     except Exception as exc:
         raise ModelLoadError(f"cannot import module {target!r}: {type(exc).__name__}: {exc}",
                              hint="check the module path and that its package is installed or in the current folder",
                              code="LS922") from exc
 
 
-def load_model(spec: str) -> Any:
-    """Build the ``nn.Module`` named by ``spec``."""
+def load_model(spec: str, *, base_dir: str | None = None) -> Any:
+    """Build the ``nn.Module`` named by ``spec``. Relative file paths and modules are found in ``base_dir``
+    (``[tool.layerscope]`` passes the folder of its pyproject.toml), else the current folder."""
     import torch
 
     if not isinstance(spec, str) or ":" not in spec:
@@ -110,19 +163,28 @@ def load_model(spec: str) -> Any:
         return _torchvision(attr)
     if target == "timm":
         return _timm(attr)
-    module = _import_target(target)
+    module = _import_target(target, attr, base_dir)
     obj: Any = module
+    owner = target
+    done: list[str] = []
     for part in attr.split("."):
         if not hasattr(obj, part):
             options = [n for n in dir(obj) if not n.startswith("_")]
-            raise ModelLoadError(f"{target} has no attribute {part!r}{_close(part, options)}",
+            raise ModelLoadError(f"{owner} has no attribute {part!r}{_close(part, options)}",
                                  hint="name an nn.Module subclass or a function that returns a model", code="LS923")
         obj = getattr(obj, part)
+        done.append(part)
+        owner = f"{target}:{'.'.join(done)}"
     if isinstance(obj, torch.nn.Module):
         return obj
     if callable(obj):
         try:
-            model = obj()
+            with _UserArgv(target):
+                model = obj()
+        except SystemExit as exc:
+            raise ModelLoadError(f"building {spec} called {_exit_text(exc)}",
+                                 hint="building the model must not exit; raise an exception instead, or wrap it in "
+                                      "a zero-argument function that builds the model only", code="LS924") from None
         except Exception as exc:
             raise ModelLoadError(f"building {spec} failed: {type(exc).__name__}: {exc}",
                                  hint="the attr must be buildable with no arguments; wrap it in a zero-argument "

@@ -44,6 +44,8 @@ class ScalingStudy:
 
     model: str
     rows: tuple[Mapping[str, Any], ...]
+    #: ``(resolution, diagnostic)`` of the first error of every resolution whose trace failed
+    failures: tuple[tuple[int, Any], ...] = ()
 
     @cached_property
     def table(self) -> Any:
@@ -51,6 +53,16 @@ class ScalingStudy:
 
         pd = require("pandas", "layerscope.scale")
         return pd.DataFrame([dict(r) for r in self.rows], columns=SCALE_COLUMNS)
+
+    @property
+    def fittable(self) -> bool:
+        """True when two or more resolutions traced with positive MACs and activations (a power law fits)."""
+        try:
+            self.fit("macs")
+            self.fit("activation_bytes")
+        except ValueError:
+            return False
+        return True
 
     def fit(self, metric: str = "macs") -> tuple[float, float]:
         """``(k, a)`` of ``metric = a * resolution**k`` fitted over the traced resolutions."""
@@ -64,21 +76,26 @@ class ScalingStudy:
     def plot(self, ax: Any = None) -> Any:
         from .render.plots import plot_scaling
 
-        fits = {m: self.fit(m) for m in ("macs", "activation_bytes")}
+        fits = {m: self.fit(m) for m in ("macs", "activation_bytes")} if self.fittable else {}
         return plot_scaling(self.table, fits=fits, title=f"{self.model}: cost against resolution", ax=ax)
 
     def to_markdown(self, *, plot: str | None = None, title: str | None = None) -> str:
         from .render._format import human, human_bytes
 
-        k_macs, k_act = self.exponent("macs"), self.exponent("activation_bytes")
         out = [f"# {title or self.model + ': cost against resolution'}", "",
                "| resolution | params | MACs | FLOPs | activations | status |", "|---:|---:|---:|---:|---:|---|"]
         for r in self.rows:
             out.append(f"| {r['resolution']} | {r['params']:,} | {r['macs']:,} ({human(r['macs'])}) | "
                        f"{human(r['flops'])} | {human_bytes(r['activation_bytes'])} | {r['status']} |")
-        out += ["", f"Fitted power laws (least squares on log-log axes): MACs ~ resolution^{k_macs:.2f}, "
-                    f"activation memory ~ resolution^{k_act:.2f}. A fully convolutional network gives exactly 2; "
-                    "a fixed-size head (a linear layer after global pooling) pulls the fit slightly below 2."]
+        if self.fittable:
+            k_macs, k_act = self.exponent("macs"), self.exponent("activation_bytes")
+            out += ["", f"Fitted power laws (least squares on log-log axes): MACs ~ resolution^{k_macs:.2f}, "
+                        f"activation memory ~ resolution^{k_act:.2f}. A fully convolutional network gives exactly "
+                        "2; a fixed-size head (a linear layer after global pooling) pulls the fit slightly below 2."]
+        else:
+            out += ["", "No power law fitted: it needs two or more resolutions that traced."]
+        for r, d in self.failures:
+            out += ["", f"- at {r}: {d.code} {d.message.splitlines()[0]}"]
         if plot:
             out += ["", f"![cost against resolution]({plot})"]
         return "\n".join(out) + "\n"
@@ -97,13 +114,16 @@ def scale(model: Any, resolutions: Iterable[int], *, channels: int = 3, batch_si
         model = load_model(model)
     res = [int(r) for r in resolutions]
     rows = []
+    failures = []
     for i, r in enumerate(res):
         rep = analyze(model, input_size=(batch_size, channels, r, r), **analyze_kwargs)
         rows.append({"resolution": r, "params": rep.total_params, "macs": rep.total_macs,
                      "flops": rep.total_flops, "activation_bytes": rep.activation_bytes, "status": rep.status})
+        if rep.errors:
+            failures.append((r, rep.errors[0]))
         if progress is not None:
             progress(i + 1, len(res), f"{label} @ {r}")
-    return ScalingStudy(label, tuple(rows))
+    return ScalingStudy(label, tuple(rows), tuple(failures))
 
 
 # ---------------------------------------------------------------------------------------------- compound
@@ -342,8 +362,14 @@ def sweep(build: Callable[..., Any], space: Mapping[str, Sequence[Any]] | Sequen
                     results.append(fut.result())
                 except Exception as exc:  # e.g. build not picklable, worker died: still a row
                     row = {k: None for k in SWEEP_METRICS}
-                    row.update(status="failed", error_code="LS900",
-                               error=f"the executor failed on this configuration: {type(exc).__name__}: {exc}")
+                    if _is_pickling_error(exc):
+                        row.update(status="failed", error_code="LS974",
+                                   error=f"build cannot be sent to the worker processes: {type(exc).__name__}: {exc}; "
+                                         "use a module-level function (not a lambda or a closure), or "
+                                         "executor=False to run in this process")
+                    else:
+                        row.update(status="failed", error_code="LS900",
+                                   error=f"the executor failed on this configuration: {type(exc).__name__}: {exc}")
                     results.append(row)
                 if progress is not None:
                     progress(i + 1, len(configs), str(c))
@@ -354,7 +380,18 @@ def sweep(build: Callable[..., Any], space: Mapping[str, Sequence[Any]] | Sequen
     ok = [r["status"] != "failed" for r in rows]
     points = [(r["params"], r["macs"], r["rf"]) if good else (None, None, None) for r, good in zip(rows, ok)]
     front = pareto_mask(points, maximize=[False, False, True])
-    for r, on in zip(rows, front):
-        r["pareto"] = bool(on)
+    for r, on, good in zip(rows, front, ok):
+        r["pareto"] = bool(on) and good  # a failed configuration is never on the frontier
     keys = list(dict.fromkeys(k for c in configs for k in c))
-    return pd.DataFrame(rows, columns=keys + SWEEP_METRICS + ["pareto"])
+    table = pd.DataFrame(rows, columns=keys + SWEEP_METRICS + ["pareto"])
+    for col in ("params", "macs", "flops", "activation_bytes", "rf", "weight_layers"):
+        table[col] = table[col].astype("Int64")  # counts stay integers when some rows failed (<NA>)
+    return table
+
+
+def _is_pickling_error(exc: BaseException) -> bool:
+    """A process pool could not pickle ``build`` (a lambda, a closure, a class defined in a function)."""
+    import pickle
+
+    text = f"{type(exc).__name__} {exc}".lower()
+    return isinstance(exc, pickle.PicklingError) or "pickle" in text or "local object" in text

@@ -91,6 +91,8 @@ def analyze_failures(ctx: Context) -> list[Diagnostic]:
                 hint="see the table up to this layer for the shapes that reached it",
                 module=failure.module, source=failure.source,
             )
+        if i == 0:
+            diag = _blame_input(ctx.graph, failure, diag)
         if i > 0 and _follows(ctx.graph, failure, substituted):
             diag = make(diag.code, diag.message, hint=diag.hint, module=diag.module, source=diag.source,
                         node=diag.node, severity=diag.severity, follows_error=True, **dict(diag.data))
@@ -99,6 +101,49 @@ def analyze_failures(ctx: Context) -> list[Diagnostic]:
             substituted.add(sub)
         out.append(diag)
     return out
+
+
+def _size_forms(shape: tuple[int, ...]) -> str:
+    """How to give ``shape`` to layerscope: the command-line and the Python spelling."""
+    flag = "x".join(map(str, shape)) + (" --full-shape" if len(shape) == 3 else "")
+    py = f"{tuple(shape)}" + (", full_shape=True" if len(shape) == 3 else "")
+    return f"--input-size {flag} (input_size={py})"
+
+
+def _blame_input(graph: Graph, failure, diag: Diagnostic) -> Diagnostic:
+    """When the first failure is the model's first layer rejecting the input itself (or the forward rejecting
+    the number of inputs), the likely fault is the input size that was given, not the layer: say so first,
+    with how to write a size, and keep the layer's own fix as the alternative."""
+    from ..sizes import EXAMPLES
+
+    inputs = [n for n in graph.nodes if n.kind == "input"]
+    if not inputs:
+        return diag
+    if not failure.operands and failure.exception == "TypeError" and "positional argument" in failure.message:
+        n = len(inputs)
+        message = (f"the forward does not take the {n} input(s) that were given: {diag.message}")
+        hint = (f"give one --input-size value per positional input of forward() (-s 3x32x32 1x10 is two inputs; "
+                f"input_size=[(3, 32, 32), (1, 10)] in Python); sizes are {EXAMPLES}")
+        return make(diag.code, message, hint=hint, module=diag.module, source=diag.source, node=diag.node,
+                    severity=diag.severity, blames_input=True, **dict(diag.data))
+    direct = [t for t in failure.operands if t.producer is not None and t.producer < len(graph)
+              and graph[t.producer].kind == "input"]
+    if not direct:
+        return diag
+    shape = tuple(direct[0].shape)
+    name = graph[direct[0].producer].name
+    name = "" if name == "input" else f" {name}"
+    fix = ""
+    expected = diag.data.get("expected") if diag.code == "LS104" else None
+    if isinstance(expected, int) and len(shape) >= 3:
+        want = (shape[0], expected, *shape[2:])
+        fix = f"for {expected} channels give {_size_forms(want)}; "
+    message = f"the model input{name} {shape} is rejected by the first layer that reads it: {diag.message}"
+    hint = (f"check the input size first: {shape} is what --input-size / input_size built ({EXAMPLES}); {fix}"
+            f"if the input size is right: {diag.hint}" if diag.hint else
+            f"check the input size first: {shape} is what --input-size / input_size built ({EXAMPLES}); {fix}")
+    return make(diag.code, message, hint=hint.rstrip("; "), module=diag.module, source=diag.source, node=diag.node,
+                severity=diag.severity, blames_input=True, **dict(diag.data))
 
 
 def substituted_node(graph: Graph, failure) -> int | None:

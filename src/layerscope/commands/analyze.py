@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._common import add_input_arguments, input_size_from
+from ._common import add_input_arguments, check_output, input_size_from, non_negative_int, positive_int, user_code, \
+    writing
 
 NAME = "analyze"
 HELP = "analyze one model: per-layer shapes, formulas, params, MACs and diagnostics"
@@ -14,11 +15,11 @@ HELP = "analyze one model: per-layer shapes, formulas, params, MACs and diagnost
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="pkg.module:attr, path/to/file.py:attr, torchvision:NAME or timm:NAME")
     add_input_arguments(parser)
-    parser.add_argument("--depth", type=int, default=None,
+    parser.add_argument("--depth", type=non_negative_int, default=None,
                         help="group layers deeper than this module depth under their parent (its row sums them)")
     parser.add_argument("--no-plots", action="store_true", help="with -o REPORT.md/.html: do not write the PNG plots")
-    parser.add_argument("--graph-depth", type=int, default=2, help="module depth of the layer-graph plot (default 2)")
-    parser.add_argument("--top-k", type=int, default=10, help="layers in the top-MACs/params tables and plot")
+    parser.add_argument("--graph-depth", type=non_negative_int, default=2, help="module depth of the layer-graph plot (default 2)")
+    parser.add_argument("--top-k", type=positive_int, default=10, help="layers in the top-MACs/params tables and plot")
     parser.add_argument("-o", "--output", default=None, help="write the report to this file")
     parser.add_argument("--format", choices=["text", "md", "html", "json", "csv"], default=None,
                         help="output format (default: text on a terminal, else from the file extension)")
@@ -45,6 +46,8 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["layerscope analyze", args.spec, "--input-size", *args.input_size]
     if args.batch_size:
         parts += ["--batch-size", str(args.batch_size)]
+    if getattr(args, "full_shape", False):
+        parts += ["--full-shape"]
     if args.mode != "eval":
         parts += ["--mode", args.mode]
     if args.depth is not None:
@@ -56,17 +59,30 @@ def run(args: argparse.Namespace) -> int:
     from ..api import analyze
     from ..loading import load_model
 
-    model = load_model(args.spec)
-    report = analyze(model, input_size=input_size_from(args), batch_size=args.batch_size, mode=args.mode)
+    check_output(args.output)  # before the analysis, which may take a while
+    size = input_size_from(args)
+    with user_code():
+        model = load_model(args.spec)
+        report = analyze(model, input_size=size, batch_size=args.batch_size, mode=args.mode,
+                         full_shape=args.full_shape)
     fmt = _format_for(args)
     if args.output:
         from ..render.files import write_report
 
-        written = write_report(report, args.output, fmt=fmt, max_depth=args.depth, plots=not args.no_plots,
-                               graph_depth=args.graph_depth, top_k=args.top_k, title=args.spec,
-                               command=_command_line(args))
+        with writing(args.output):
+            written = write_report(report, args.output, fmt=fmt, max_depth=args.depth, plots=not args.no_plots,
+                                   graph_depth=args.graph_depth, top_k=args.top_k, title=args.spec,
+                                   command=_command_line(args))
         print(f"wrote {', '.join(written)}: {report!r}")
     else:
         text = render(report, fmt, args)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        rows = len(report.nodes)
+        if fmt == "text" and args.depth is None and rows > LONG_TABLE:
+            print(f"layerscope: {rows} rows; --depth 1 or --depth 2 folds them into their modules, "
+                  f"-o report.md writes a report with plots", file=sys.stderr)
     return 0 if report.ok else 1
+
+
+#: a text table longer than this gets a hint about ``--depth`` (on stderr, so piped output is unchanged)
+LONG_TABLE = 80

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -11,31 +11,11 @@ from ..errors import InputSpecError
 SizeSpec = Any
 
 
-def _shape(spec: Any, batch_size: int | None) -> tuple[int, ...]:
-    if isinstance(spec, bool) or not isinstance(spec, (int, tuple, list, torch.Size)):
-        raise InputSpecError(
-            f"input_size entry {spec!r} is not an int or a tuple of ints",
-            hint="use input_size=224, (3, 224, 224), (1, 3, 224, 224), or a list of such tuples",
-            code="LS911",
-        )
-    if isinstance(spec, int):
-        dims: tuple[int, ...] = (batch_size or 1, 3, spec, spec)
-    else:
-        dims = tuple(spec)
-        if not dims or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
-            raise InputSpecError(
-                f"input_size {spec!r} must be a non-empty tuple of ints",
-                hint="use input_size=224, (3, 224, 224) or (1, 3, 224, 224)", code="LS911",
-            )
-        # (C, H, W), (C, L), (F,) lack the batch dimension; (N, C, H, W) and (N, C, D, H, W) have it.
-        if batch_size is not None:
-            dims = (batch_size, *dims) if len(dims) not in (4, 5) else (batch_size, *dims[1:])
-        elif len(dims) not in (4, 5):
-            dims = (1, *dims)
-    if any(d < 0 for d in dims) or any(d == 0 for d in dims[1:]):
-        raise InputSpecError(f"input shape {dims} has a zero or negative size", hint="every size must be >= 1",
-                             code="LS912")
-    return dims
+def _shape(spec: Any, batch_size: int | None, full_shape: bool = False) -> tuple[int, ...]:
+    """The full shape of one input spec (the grammar is :mod:`layerscope.sizes`, shared with the CLI)."""
+    from ..sizes import one_shape
+
+    return one_shape(spec, batch_size=batch_size, full_shape=full_shape)
 
 
 def _to_meta(x: Any) -> Any:
@@ -58,6 +38,8 @@ def make_inputs(
     kwargs: dict[str, Any] | None,
     batch_size: int | None,
     dtype: torch.dtype | None,
+    *,
+    full_shape: bool = False,
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Positional and keyword arguments for the forward pass, all tensors on the meta device."""
     if input_size is None and inputs is None and not kwargs:
@@ -67,16 +49,13 @@ def make_inputs(
         raise InputSpecError("pass either input_size or inputs, not both", hint="drop one of them", code="LS914")
     if dtype is not None and not isinstance(dtype, torch.dtype):
         raise InputSpecError(f"dtype {dtype!r} is not a torch.dtype", hint="e.g. dtype=torch.float16", code="LS915")
+    from ..sizes import check_batch_size, input_shapes
+
+    check_batch_size(batch_size)
     args: tuple[Any, ...] = ()
     if input_size is not None:
-        specs: Sequence[Any]
-        if isinstance(input_size, list) and input_size and not isinstance(input_size[0], int):
-            specs = input_size
-        else:
-            specs = [input_size]
-        args = tuple(
-            torch.empty(_shape(s, batch_size), dtype=dtype or torch.float32, device="meta") for s in specs
-        )
+        args = tuple(torch.empty(shape, dtype=dtype or torch.float32, device="meta")
+                     for shape in input_shapes(input_size, batch_size=batch_size, full_shape=full_shape))
     elif inputs is not None:
         if isinstance(inputs, torch.Tensor) or isinstance(inputs, dict):
             inputs = (inputs,)
