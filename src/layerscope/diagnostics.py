@@ -76,9 +76,25 @@ class Diagnostic:
         return cls(d["code"], d["severity"], d["message"], d.get("hint", ""), d.get("module"), d.get("source"),
                    d.get("node"), d.get("data", {}))
 
+    @property
+    def follows_error(self) -> bool:
+        """True when this finding may only be a consequence of an earlier error (fix that one first)."""
+        return bool(self.data.get("follows_error"))
+
+    @property
+    def text(self) -> str:
+        """The message as every output format shows it: without a leading repetition of the module (which is
+        shown beside it), and marked when it follows an earlier error."""
+        msg = self.message
+        if self.module and msg.startswith(f"{self.module}: "):
+            msg = msg[len(self.module) + 2:]
+        if self.follows_error:
+            msg += " [follows an earlier error: may be a consequence of it, fix that one first]"
+        return msg
+
     def __str__(self) -> str:
         where = f" {self.module}" if self.module else ""
-        text = f"{self.code} {self.severity}{where}: {self.message}"
+        text = f"{self.code} {self.severity}{where}: {self.text}"
         return text + (f" (hint: {self.hint})" if self.hint else "")
 
 

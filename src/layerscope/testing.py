@@ -25,20 +25,29 @@ def assert_shapes_ok(
     fail_on: str = "error",
     select: Sequence[str] | str | None = None,
     ignore: Sequence[str] | str | None = None,
-    max_params: int | None = None,
-    max_macs: int | None = None,
-    max_activation_bytes: int | None = None,
-    min_receptive_field: int | None = None,
+    max_params: int | str | None = None,
+    max_macs: int | str | None = None,
+    max_activation_bytes: int | str | None = None,
+    min_receptive_field: int | str | None = None,
 ) -> Any:
     """Analyze ``model`` and raise ``AssertionError`` listing every finding at or above ``fail_on``
     (``"error"`` by default: shape bugs and budget overruns; ``"warning"`` also fails on design lints).
 
+    Budgets are ints or the strings ``layerscope check`` and ``[tool.layerscope]`` accept (``"25M"``,
+    ``"4.1G"``, ``"200MiB"``); anything else is a coded error (LS947).
+
     Returns the :class:`~layerscope.report.Report` when the model passes, for further assertions.
     """
     from .api import analyze
+    from .check import parse_quantity
+
+    limits = {}
+    for key, value in (("max_params", max_params), ("max_macs", max_macs),
+                       ("max_activation_bytes", max_activation_bytes), ("min_receptive_field", min_receptive_field)):
+        limits[key] = None if value is None else parse_quantity(value, what=key)
 
     report = analyze(model, input_size, inputs=inputs, kwargs=kwargs, batch_size=batch_size, mode=mode)  # type: ignore[arg-type]
-    budget = Budget(max_params, max_macs, max_activation_bytes, min_receptive_field)
+    budget = Budget(**limits)
     found = filter_codes(list(report.diagnostics) + budget_diagnostics(report, budget), select=select,
                          ignore=ignore)
     bad = [d for d in found if at_or_above(d, fail_on)]

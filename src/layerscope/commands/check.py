@@ -210,14 +210,7 @@ def _follows(d: Diagnostic) -> bool:
 
 
 def _message(d: Diagnostic) -> str:
-    """The message without a leading repetition of the module (``conv2: conv2: ...``), marked when it may
-    only be a consequence of an earlier error."""
-    msg = d.message
-    if d.module and msg.startswith(f"{d.module}: "):
-        msg = msg[len(d.module) + 2:]
-    if _follows(d):
-        msg += " (follows an earlier error: may be a consequence of it; fix that one first)"
-    return msg
+    return d.text
 
 
 def _location(run: Run, d: Diagnostic) -> tuple[str, int | None]:
@@ -426,6 +419,14 @@ def run(args: argparse.Namespace) -> int:
             written.append(path)
     if not args.output:
         sys.stdout.write(text)
+    for r in {r.spec: r for r in runs if r.error is not None}.values():  # also where a person looks for errors
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exception(r.error)
+        print(f"layerscope: error {r.error.code}: {r.summary['error']}", file=sys.stderr)
+        if r.error.hint:
+            print(f"  hint: {r.error.hint}", file=sys.stderr)
     if written:
         summary = _summary_line(runs, fail_on)
         print((summary + " " if args.output else "") + f"(written to {' and '.join(written)})",

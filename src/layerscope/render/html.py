@@ -81,7 +81,7 @@ def report_html(report: Any, *, max_rows: int | None = 400, max_depth: int | Non
             hint = f"<br><i>hint: {_e(d.hint)}</i>" if d.hint else ""
             items.append(f"<li><b>{_e(d.code)}</b> {_e(d.severity)}"
                          f"{' <code>' + _e(d.module) + '</code>' if d.module else ''}"
-                         f"{' (' + _e(src) + ')' if src else ''}: {_e(d.message)}{hint}</li>")
+                         f"{' (' + _e(src) + ')' if src else ''}: {_e(d.text)}{hint}</li>")
         parts.append(f"<ul>{''.join(items)}</ul>")
     body = "\n".join(p for p in parts if p)
     if not full:

@@ -195,7 +195,7 @@ def diagnostics_markdown(report: Any, *, root: str | None = None) -> str:
         where = f" `{_escape(d.module)}`" if d.module else ""
         src = relative_source(d.source, root)
         at = f" ({_escape(src)})" if src else ""
-        out.append(f"- **{d.code}** {d.severity}{where}{at}: {_escape(d.message)}")
+        out.append(f"- **{d.code}** {d.severity}{where}{at}: {_escape(d.text)}")
         if d.hint:
             out.append(f"  - hint: {_escape(d.hint)}")
     return "\n".join(out)

@@ -226,7 +226,7 @@ def receptive_field_markdown(report: Any) -> str:
                      "could not be followed); see LS404.")
     merges = [d for d in report.diagnostics if d.code in ("LS401", "LS402")]
     for d in merges:
-        lines.append(f"- **{d.code}** `{d.module}`: {d.message.replace('|', '/')}")
+        lines.append(f"- **{d.code}** `{d.module}`: {d.text.replace('|', '/')}")
     # the field at each change of jump: one row per stage
     rows, last = [], None
     for s in _series(report):

@@ -180,6 +180,17 @@ def global_at(report: Any) -> str | None:
     return None
 
 
+def _installed_path(path: str) -> str | None:
+    """``.../site-packages/torchvision/models/resnet.py`` -> ``torchvision/models/resnet.py`` wherever the
+    environment lives (``/usr/lib``, ``~/.venv``, a ``.venv`` inside the checkout); None for other paths."""
+    parts = path.replace("\\", "/").split("/")
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts[:-1]:
+            i = len(parts) - 1 - parts[::-1].index(marker)
+            return "/".join(parts[i + 1:])
+    return None
+
+
 def relative_source(source: str | None, root: str | None) -> str | None:
     """``/repo/examples/resnet.py:116`` -> ``examples/resnet.py:116`` under ``root`` (reports must not depend on
     where the repository is checked out); paths outside ``root`` keep only their file name."""
@@ -189,11 +200,12 @@ def relative_source(source: str | None, root: str | None) -> str | None:
     if not sep or not line.isdigit():
         path, line = source, ""
     if root is not None and os.path.isabs(path):
+        installed = _installed_path(path)
         rel = os.path.relpath(path, root)
-        if not rel.startswith(".."):
+        if installed is not None:  # an installed library, also from a venv inside root: torchvision/models/...
+            path = installed
+        elif not rel.startswith(".."):
             path = rel
-        elif "site-packages" + os.sep in path:  # an installed library: torchvision/models/resnet.py
-            path = path.split("site-packages" + os.sep, 1)[1]
         else:
             path = os.path.basename(path)
     return f"{path}:{line}" if line else path
