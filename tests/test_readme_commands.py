@@ -12,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md", "examples/ci/README.md", "examples/ci/github-workflow.yml"]
-HEAVY = ("--efficientnet", "torchvision:resnet50 torchvision:efficientnet_b0", "scale torchvision:resnet50")
+HEAVY = ("--efficientnet", "examples/resnet.py:resnet50 --input-size 224 -o", "torchvision:resnet50 torchvision:efficientnet_b0", "scale torchvision:resnet50")
 
 SMALL = '''
 import torch.nn as nn
@@ -24,7 +24,9 @@ class Small(nn.Module):
         return self.fc(self.pool(self.conv(x)).flatten(1))
 MyNet = UNet = Small
 def build_model(): return Small()
-def build_backbone(): return Small()
+def build_backbone():  # the CI example's budgets (30M params, 5G MACs, 200MiB, receptive field 200 px) fit it
+    import torchvision
+    return torchvision.models.resnet18(weights=None)
 '''
 
 
