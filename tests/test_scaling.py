@@ -152,7 +152,8 @@ def test_sweep_on_a_local_dask_cluster():
 
 def test_sweep_unpicklable_build_is_a_failed_row_not_a_crash():
     df = layerscope.sweep(lambda width: torch.nn.Conv2d(3, width, 3), {"width": [4]}, input_size=8)
-    assert list(df["status"]) == ["failed"] and df["error"][0].startswith("the executor failed")
+    assert list(df["status"]) == ["failed"] and df["error_code"][0] == "LS974"  # its own code (W5)
+    assert "module-level function" in df["error"][0]
 
 
 def test_sweep_rejects_clashing_keys():
