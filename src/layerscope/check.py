@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Literal, Sequence
 
+from .codes import TRACE_FAILURES
 from .diagnostics import SEVERITY_RANK, Diagnostic, make
 from .errors import ConfigError
 
@@ -27,7 +28,7 @@ FailOn = Literal["error", "warning", "info"]
 
 #: a failed forward pass is always reported, whatever ``select``/``ignore`` say: the rest of the report
 #: (totals, lints) is incomplete without it (as a linter always reports syntax errors)
-ALWAYS_REPORTED = frozenset({"LS100", "LS101", "LS102", "LS103", "LS104", "LS105", "LS106", "LS107", "LS108"})
+ALWAYS_REPORTED = TRACE_FAILURES
 
 
 def parse_codes(codes: Sequence[str] | str | None) -> tuple[str, ...]:
@@ -68,23 +69,34 @@ def parse_codes(codes: Sequence[str] | str | None) -> tuple[str, ...]:
 
 def code_matches(code: str, prefixes: Iterable[str]) -> bool:
     """True when ``code`` starts with one of ``prefixes`` (``ALL`` matches everything)."""
-    return any(p == "ALL" or code.upper().startswith(p) for p in prefixes)
+    return _longest(code, prefixes) >= 0
+
+
+def _longest(code: str, prefixes: Iterable[str]) -> int:
+    """Length of the longest of ``prefixes`` that ``code`` starts with (``ALL``: 0), -1 when none does."""
+    code = code.upper()
+    return max((0 if p == "ALL" else len(p) for p in prefixes if p == "ALL" or code.startswith(p)), default=-1)
+
+
+def selected(code: str, *, select: Sequence[str] | str | None = None,
+             ignore: Sequence[str] | str | None = None) -> bool:
+    """Whether ``code`` is selected: the more specific (longer) matching prefix wins, as in ruff
+    (``select=["LS301"], ignore=["LS3"]`` keeps LS301; ``select=["LS3"], ignore=["LS301"]`` drops it); on a tie
+    ``ignore`` wins. No ``select`` selects every code."""
+    sel, ign = parse_codes(select), parse_codes(ignore)
+    s = _longest(code, sel) if sel else 0
+    return s >= 0 and s > _longest(code, ign)
 
 
 def filter_codes(diagnostics: Iterable[Diagnostic], *, select: Sequence[str] | str | None = None,
                  ignore: Sequence[str] | str | None = None) -> list[Diagnostic]:
-    """Keep diagnostics whose code matches ``select`` (all when None) and not ``ignore``.
+    """Keep diagnostics whose code is :func:`selected` by ``select`` / ``ignore``.
 
     Trace failures (:data:`ALWAYS_REPORTED`) are always kept.
     """
     sel, ign = parse_codes(select), parse_codes(ignore)
-    out = []
-    for d in diagnostics:
-        if d.code in ALWAYS_REPORTED and d.severity == "error":
-            out.append(d)
-        elif (not sel or code_matches(d.code, sel)) and not code_matches(d.code, ign):
-            out.append(d)
-    return out
+    return [d for d in diagnostics
+            if (d.code in ALWAYS_REPORTED and d.severity == "error") or selected(d.code, select=sel, ignore=ign)]
 
 
 @dataclass(frozen=True)
@@ -227,4 +239,4 @@ def counts(diagnostics: Iterable[Diagnostic]) -> dict[str, int]:
 
 
 __all__ = ["ALWAYS_REPORTED", "Budget", "FailOn", "at_or_above", "budget_diagnostics", "code_matches", "counts",
-           "exit_code", "failing", "filter_codes", "human", "parse_codes", "parse_quantity"]
+           "exit_code", "failing", "filter_codes", "human", "parse_codes", "parse_quantity", "selected"]

@@ -17,6 +17,11 @@
     min-receptive-field = 200
     batch-size = 1                   # optional
     mode = "eval"                    # optional
+    select = ["LS1"]                 # optional: this model's codes (replace the top-level select)
+    ignore = ["LS303"]               # optional: replaces the top-level ignore for this model
+
+Command-line ``--select`` / ``--ignore`` override both; within one selection the more specific prefix wins
+(``layerscope.check.selected``).
 
 Keys may be written with dashes or underscores. Parsing (:func:`parse_config`) is pure; only
 :func:`load_config` touches the file system.
@@ -32,7 +37,7 @@ from .check import Budget, check_fail_on, parse_codes, parse_quantity
 from .errors import ConfigError
 
 _MODEL_KEYS = {"spec", "input_size", "input_sizes", "max_params", "max_macs", "max_activation_bytes",
-               "min_receptive_field", "batch_size", "mode", "name"}
+               "min_receptive_field", "batch_size", "mode", "name", "select", "ignore"}
 _TOP_KEYS = {"models", "select", "ignore", "fail_on"}
 
 
@@ -50,6 +55,8 @@ class ModelConfig:
     base_dir: str | None = None  # the folder of the pyproject.toml: relative specs resolve against it
     index: int | None = None  # its number among the [[tool.layerscope.models]] entries (1-based)
     lines: Mapping[str, int] = field(default_factory=dict)  # budget key -> line, for budget findings
+    select: tuple[str, ...] | None = None  # this model's code selection (None: the top-level one)
+    ignore: tuple[str, ...] | None = None
 
     @property
     def where(self) -> str:
@@ -66,6 +73,13 @@ class CheckConfig:
     select: tuple[str, ...] | None = None
     ignore: tuple[str, ...] | None = None
     fail_on: str | None = None
+
+    def codes_for(self, spec: str) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+        """``(select, ignore)`` for model ``spec``: its own where it sets them, else the top-level ones."""
+        m = self.model(spec)
+        select = m.select if m is not None and m.select is not None else self.select
+        ignore = m.ignore if m is not None and m.ignore is not None else self.ignore
+        return select, ignore
 
     def model(self, spec: str) -> ModelConfig | None:
         for m in self.models:
@@ -178,7 +192,9 @@ def parse_config(data: Mapping[str, Any], *, path: str | None = None, text: str 
         line = _line_of(text, spec)
         models.append(ModelConfig(spec, sizes, budget, batch, mode, m.get("name"), line,
                                   os.path.dirname(os.path.abspath(path)) if path else None, i + 1,
-                                  _key_lines(text, line, raw)))
+                                  _key_lines(text, line, raw),
+                                  parse_codes(m["select"]) if "select" in m else None,
+                                  parse_codes(m["ignore"]) if "ignore" in m else None))
     fail_on = top.get("fail_on")
     if fail_on is not None:
         check_fail_on(fail_on)

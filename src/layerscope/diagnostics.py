@@ -2,50 +2,21 @@
 
 Code ranges: LS1xx shape bugs and shape facts, LS2xx counting coverage, LS3xx design lints,
 LS4xx receptive field, LS5xx budgets (``layerscope check``). Exceptions use LS9xx (``layerscope.errors``).
+Every code is one line of the table in :mod:`layerscope.codes`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Mapping
 
-Severity = Literal["error", "warning", "info"]
+from .codes import TABLE, Severity
+from .graph import jsonable
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
-#: code -> (default severity, short title). Programs branch on codes; titles are for people.
-CODES: dict[str, tuple[Severity, str]] = {
-    "LS100": ("error", "forward pass failed"),
-    "LS101": ("error", "residual shortcut does not match the main branch"),
-    "LS102": ("error", "linear layer gets a different number of features than it expects"),
-    "LS103": ("error", "concatenated tensors differ in size"),
-    "LS104": ("error", "conv gets a different number of channels than it expects"),
-    "LS105": ("error", "matmul inner dimensions differ"),
-    "LS106": ("error", "view/reshape to an incompatible size"),
-    "LS107": ("error", "elementwise operands cannot broadcast"),
-    "LS108": ("error", "the forward needs tensor values (data-dependent control flow)"),
-    "LS110": ("warning", "silent broadcasting in a residual merge"),
-    "LS111": ("warning", "formula and traced shape disagree"),
-    "LS112": ("warning", "input pixels dropped by floor division"),
-    "LS120": ("info", "finding follows an earlier error"),
-    "LS201": ("warning", "ops without a counting rule: totals are partial"),
-    "LS202": ("info", "parameters never used in the forward pass"),
-    "LS301": ("warning", "conv bias directly followed by BatchNorm (wasted parameters)"),
-    "LS302": ("warning", "transposed conv kernel not divisible by its stride (checkerboard artifacts)"),
-    "LS303": ("warning", "plain stack of many weight layers without a skip connection"),
-    "LS304": ("warning", "fully connected head holds most of the parameters"),
-    "LS305": ("info", "large dense kernel beyond the stem"),
-    "LS306": ("warning", "pooling kernel smaller than its stride (skipped pixels)"),
-    "LS307": ("warning", "BatchNorm in training mode on a batch of 1"),
-    "LS401": ("warning", "merged branches step through the input at different rates (jump mismatch)"),
-    "LS402": ("warning", "merged branches are not centred on the same input pixel (misaligned fields)"),
-    "LS403": ("info", "receptive field exceeds the input"),
-    "LS404": ("info", "op without a receptive-field rule"),
-    "LS501": ("error", "parameter count over budget"),
-    "LS502": ("error", "MACs over budget"),
-    "LS503": ("error", "activation memory over budget"),
-    "LS504": ("error", "receptive field below the required minimum"),
-    "LS505": ("warning", "budget cannot be verified"),
-}
+#: code -> (default severity, short title) of the diagnostics, from the code table (:mod:`layerscope.codes`).
+#: Programs branch on codes; titles are for people.
+CODES: dict[str, tuple[Severity, str]] = {c.code: (c.severity, c.title) for c in TABLE if c.kind == "diagnostic"}
 
 
 @dataclass(frozen=True)
@@ -66,10 +37,8 @@ class Diagnostic:
         return CODES.get(self.code, (self.severity, self.code))[1]
 
     def to_dict(self) -> dict:
-        from .graph import _jsonable
-
         return {"code": self.code, "severity": self.severity, "message": self.message, "hint": self.hint,
-                "module": self.module, "source": self.source, "node": self.node, "data": _jsonable(dict(self.data))}
+                "module": self.module, "source": self.source, "node": self.node, "data": jsonable(dict(self.data))}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Diagnostic":
@@ -100,6 +69,8 @@ class Diagnostic:
 
 def make(code: str, message: str, *, hint: str = "", module: str | None = None, source: str | None = None,
          node: int | None = None, severity: Severity | None = None, **data: Any) -> Diagnostic:
-    """A diagnostic with the catalogue's default severity for ``code``."""
-    sev = severity or CODES.get(code, ("warning", ""))[0]
+    """A diagnostic with the catalogue's default severity for ``code`` (a code not in the table is a bug)."""
+    if code not in CODES:
+        raise ValueError(f"{code!r} is not a diagnostic code of layerscope.codes.TABLE")
+    sev = severity or CODES[code][0]
     return Diagnostic(code, sev, message, hint, module, source, node, data)

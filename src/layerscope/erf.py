@@ -166,7 +166,7 @@ def effective_receptive_field(
     shape = _shape(input_size, None, full_shape)
     if len(shape) < 3:
         raise InputSpecError(f"input shape {shape} has no spatial axis", hint="use (N, C, L), (N, C, H, W) or "
-                             "(N, C, D, H, W)", code="LS913")
+                             "(N, C, D, H, W)", code="LS957")
     n_spatial = len(shape) - 2
     batch = min(batch_size, samples)
     # bounded memory: a meta trace tells the activation bytes of one sample before anything is allocated
@@ -201,13 +201,13 @@ def effective_receptive_field(
             if y.dim() < 2 + n_spatial:
                 raise InputSpecError(
                     f"the output {tuple(y.shape)} has no spatial axes to pick a unit from",
-                    hint="measure a convolutional trunk (e.g. drop the pooling and classifier head)", code="LS914")
+                    hint="measure a convolutional trunk (e.g. drop the pooling and classifier head)", code="LS958")
             spatial = tuple(y.shape[-n_spatial:])
             if chosen is None:
                 chosen = tuple(s // 2 for s in spatial)
             if len(chosen) != n_spatial or any(not 0 <= i < s for i, s in zip(chosen, spatial)):
                 raise InputSpecError(f"unit {chosen} is outside the output's spatial size {spatial}",
-                                     hint="give one index per spatial axis", code="LS914")
+                                     hint="give one index per spatial axis", code="LS959")
             # d(sum over batch and channels of the unit)/dx: Luo et al.'s gradient signal 1 at the centre
             y[(slice(None), slice(None)) + tuple(chosen)].sum().backward()
             g = x.grad.detach().abs().sum(dim=(0, 1)).to(torch.float64)

@@ -8,20 +8,10 @@ from typing import Any
 class LayerscopeError(Exception):
     """Base class of every error layerscope raises on purpose.
 
-    Codes (LS1xx-LS5xx are diagnostics, see ``layerscope.diagnostics``):
-
-    - LS900 unexpected internal error (the CLI's last resort); LS91x the input specification
-      (LS912 a size or batch below 1, LS919 a batch_size that contradicts the shape's batch);
-      LS92x loading a model SPEC (LS927 the model's forward called sys.exit()); LS93x tracing;
-    - LS94x options: LS941 a CLI input size, LS942-LS944 output-size arguments, LS945 report schema,
-      LS946 diagnostic code selection, LS947 a budget quantity, LS948 ``--fail-on``, LS949 ``[tool.layerscope]``;
-    - LS95x a missing optional dependency;
-    - LS96x API and command misuse: LS960 a command without a model or input size, LS961 report format,
-      LS962/LS963 receptive-field queries (no output, unknown module), LS964 compare names, LS965 sweep
-      columns, LS966 diff input size, LS967/LS968 effective receptive field (arguments, memory limit);
-    - LS970 an output path that cannot be written; LS971 a report file that cannot be read; LS972 a file that
-      is not a layerscope JSON report; LS973 a scaling study with fewer than two resolutions; LS974 a sweep
-      ``build`` that cannot be pickled for the worker processes.
+    Codes: LS900 unexpected internal error (the CLI's last resort); LS91x the input specification; LS92x
+    loading a model SPEC; LS93x tracing; LS94x options; LS95x missing dependencies and report plumbing; LS96x API
+    and command misuse. Every code, with its title and the module that raises it, is one line of
+    :data:`layerscope.codes.TABLE` (``layerscope rule --all`` lists them).
 
     ``code`` is stable (programs branch on it), ``message`` says what went wrong and ``hint`` what to do.
     """

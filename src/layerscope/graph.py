@@ -66,7 +66,7 @@ class OpRecord:
             "op": self.op, "inputs": [list(s) for s in self.inputs], "outputs": [list(s) for s in self.outputs],
             "macs": self.macs, "flops": self.flops, "known": self.known, "spatial": self.spatial,
             "windows": None if self.windows is None else [w.to_dict() for w in self.windows],
-            "attrs": _jsonable(dict(self.attrs)), "inplace": self.inplace,
+            "attrs": jsonable(dict(self.attrs)), "inplace": self.inplace,
         }
 
     @classmethod
@@ -79,11 +79,11 @@ class OpRecord:
         )
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if x is None or isinstance(x, (bool, int, float, str)):
         return x
     return repr(x)
@@ -138,7 +138,7 @@ class Node:
             "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs],
             "ops": [o.to_dict() for o in self.ops], "params": self.params, "param_bytes": self.param_bytes,
             "trainable_params": self.trainable_params, "call": self.call, "depth": self.depth,
-            "source": self.source, "new_bytes": self.new_bytes, "attrs": _jsonable(dict(self.attrs)),
+            "source": self.source, "new_bytes": self.new_bytes, "attrs": jsonable(dict(self.attrs)),
         }
 
     @classmethod

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Mapping
 
+from .codes import TRACE_FAILURES
 from .diagnostics import Diagnostic
 from .errors import ConfigError, require
 from .fields import FieldSummary, ReceptiveField
@@ -97,8 +98,7 @@ class Report:
     @property
     def traced(self) -> bool:
         """True when the forward pass ran to the end."""
-        return not any(d.code == "LS100" or (d.code.startswith("LS10") and d.severity == "error")
-                       for d in self.diagnostics) and bool(self.layer_graph.outputs)
+        return not any(d.code in TRACE_FAILURES and d.severity == "error" for d in self.diagnostics) and bool(self.layer_graph.outputs)
 
     @property
     def unknown_ops(self) -> dict[str, int]:

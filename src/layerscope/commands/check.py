@@ -163,8 +163,6 @@ def _execute(args: argparse.Namespace) -> tuple[list[Run], str]:
     from ..loading import load_model
 
     plan, config = _plan(args)
-    select = parse_codes(args.select) if args.select else config.select
-    ignore = parse_codes(args.ignore) if args.ignore else config.ignore
     fail_on = check_fail_on(args.fail_on or config.fail_on or "error")
     check_output(args.output)
     check_output(args.junit_xml, option="--junit-xml")
@@ -190,6 +188,9 @@ def _execute(args: argparse.Namespace) -> tuple[list[Run], str]:
                             anchor, exc, time.perf_counter() - start, budget_lines))
             continue
         found = list(report.diagnostics) + budget_diagnostics(report, budget)
+        select, ignore = config.codes_for(spec)  # a model's own select/ignore, else the top-level ones
+        select = parse_codes(args.select) if args.select else select
+        ignore = parse_codes(args.ignore) if args.ignore else ignore
         found = filter_codes(found, select=select, ignore=ignore)
         if report.status == "failed" and not any(d.severity == "error" for d in found):
             # a failed trace always says why: never a silent "failed" that passes the gate
