@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal, Mapping
 
 from .geometry import WindowAxis
+from .rules.table import in_family
 
 NodeKind = Literal["input", "module", "op"]
 
@@ -129,7 +130,7 @@ class Node:
     @property
     def windows(self) -> tuple[WindowAxis, ...] | None:
         """The window geometry of the node's sliding-window op, if it has exactly one."""
-        found = [o.windows for o in self.ops if o.windows is not None and o.spatial == "window" and o.op != "pad"]
+        found = [o.windows for o in self.ops if o.windows is not None and o.spatial == "window" and not in_family(o.op, "pad")]
         return found[0] if len(found) == 1 else None
 
     def to_dict(self) -> dict:

@@ -15,19 +15,8 @@ from typing import Any, Callable, Sequence
 from ..diagnostics import Diagnostic, make
 from ..geometry import WindowAxis, output_size
 from ..graph import Graph, Node, TensorInfo
+from ..rules.table import has_fact, in_family
 
-_ELEMENTWISE = frozenset({
-    "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "pow", "maximum", "minimum", "fmax", "fmin",
-    "where", "lerp", "addcmul", "addcdiv", "atan2", "hypot", "copysign", "xlogy", "eq", "ne", "lt", "le", "gt",
-    "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "masked_fill",
-})
-_CONV = frozenset({"conv1d", "conv2d", "conv3d", "convolution", "_convolution"})
-_CONV_T = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
-_MATMUL = frozenset({"matmul", "mm", "bmm"})
-_RESHAPE = frozenset({"view", "reshape"})
-_CAT = frozenset({"cat", "concat", "concatenate", "stack"})
-_DATA_OPS = frozenset({"item", "bool", "int", "float", "index", "tolist", "nonzero", "numpy", "len", "unique",
-                       "masked_select", "equal", "allclose", "any", "all"})
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # how far the valid-input-size search looks around the current size
 _SEARCH_LIMIT = 4096
@@ -224,19 +213,19 @@ def explain_failure(graph: Graph, failure: Any) -> Diagnostic | None:
     """
     op = getattr(failure, "op", "")
     try:
-        if op in _DATA_OPS or _is_data_dependent(failure):
+        if has_fact(op, "needs_values") or _is_data_dependent(failure):
             return explain_data_dependent(graph, failure)
-        if op in _ELEMENTWISE:
+        if in_family(op, "elementwise_binary"):
             return explain_broadcast(graph, failure)
-        if op == "linear":
+        if in_family(op, "linear"):
             return explain_linear(graph, failure)
-        if op in _CAT:
+        if in_family(op, "concat") or has_fact(op, "new_dim"):
             return explain_cat(graph, failure)
-        if op in _CONV or op in _CONV_T:
+        if in_family(op, "conv", "convolution", "conv_transpose"):
             return explain_conv(graph, failure)
-        if op in _MATMUL:
+        if in_family(op, "matmul"):
             return explain_matmul(graph, failure)
-        if op in _RESHAPE:
+        if in_family(op, "reshape"):
             return explain_reshape(graph, failure)
         if getattr(failure, "exception", "") == "NotImplementedError" and "meta" in (failure.message or "").lower():
             return _diag("LS100", failure, f"{op} {_where(failure)} has no meta-tensor implementation in this "
@@ -270,7 +259,7 @@ def _diag(code: str, failure: Any, message: str, hint: str, **data: Any) -> Diag
 
 def explain_data_dependent(graph: Graph, failure: Any) -> Diagnostic:
     """LS108: the forward reads tensor values, which a meta trace does not have."""
-    what = f"{failure.op}()" if failure.op not in ("bool", "int", "float") else f"{failure.op}(tensor)"
+    what = f"{failure.op}(tensor)" if has_fact(failure.op, "scalar_conversion") else f"{failure.op}()"
     operand = f" on {describe(graph, failure.operands[0])}" if failure.operands else ""
     return _diag(
         "LS108", failure,
@@ -640,7 +629,7 @@ def explain_conv(graph: Graph, failure: Any) -> Diagnostic | None:
     if nd < 1 or len(x.shape) < nd + 1:
         return None
     got = x.shape[-(nd + 1)]
-    transposed = failure.op in _CONV_T
+    transposed = in_family(failure.op, "conv_transpose")
     groups = getattr(failure, "extra", {}).get("groups")
     if groups is None:  # not recorded (recovery off): a weight with one input channel per group is depthwise
         groups = w.shape[0] if (not transposed and w.shape[1] == 1) else 1

@@ -11,12 +11,11 @@ from typing import Callable
 
 from ..diagnostics import Diagnostic, make
 from ..graph import Graph, Node, OpRecord
+from ..rules.table import has_fact, in_family
 from .context import Context
 
-_CONV_OPS = frozenset({"conv1d", "conv2d", "conv3d", "convolution", "_convolution"})
-_CONV_T_OPS = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
-_LINEAR_OPS = frozenset({"linear", "bilinear"})
-_POOL_PREFIXES = ("max_pool", "avg_pool", "lp_pool")
+_CONV = ("conv", "convolution", "conv_transpose")  # op-table families
+_LINEAR = ("linear", "bilinear")
 #: a chain of more weight layers than this without a skip connection is a "plain stack"
 PLAIN_STACK_LIMIT = 10
 #: kernels at least this large are "large" (the 7x7 of a ResNet stem)
@@ -29,7 +28,7 @@ HEAD_SHARE = 0.5
 def weight_op(node: Node) -> OpRecord | None:
     """The conv / transposed conv / linear op of a weight layer, if the node is one."""
     for o in node.ops:
-        if o.op in _CONV_OPS or o.op in _CONV_T_OPS or o.op in _LINEAR_OPS:
+        if in_family(o.op, *_CONV, *_LINEAR):
             return o
     return None
 
@@ -40,11 +39,11 @@ def is_weight_layer(node: Node) -> bool:
 
 def _is_conv(node: Node) -> bool:
     o = weight_op(node)
-    return o is not None and (o.op in _CONV_OPS or o.op in _CONV_T_OPS)
+    return o is not None and in_family(o.op, *_CONV)
 
 
 def _is_batch_norm(node: Node) -> bool:
-    return any(o.op == "batch_norm" for o in node.ops)
+    return any(has_fact(o.op, "batch_statistics") for o in node.ops)
 
 
 def _producers(node: Node) -> list[int]:
@@ -60,9 +59,9 @@ def _merge_kind(node: Node) -> str | None:
     if node.kind != "op" or len(_producers(node)) < 2 or not node.ops:
         return None
     op = node.ops[0]
-    if op.op in ("add", "sub") or op.spatial == "concat":
+    if has_fact(op.op, "additive") or op.spatial == "concat":
         return "skip"
-    if op.op in ("mul", "div"):
+    if has_fact(op.op, "multiplicative"):
         return "gate"
     return None
 
@@ -94,7 +93,7 @@ def lint_silent_broadcast(ctx: Context) -> list[Diagnostic]:
     graph = ctx.graph
     out: list[Diagnostic] = []
     for node in graph:
-        if _merge_kind(node) != "skip" or node.ops[0].op not in ("add", "sub"):
+        if _merge_kind(node) != "skip" or not has_fact(node.ops[0].op, "additive"):
             continue
         traced = [t for t in node.inputs if t.producer is not None]
         if len(traced) < 2:
@@ -148,7 +147,7 @@ def lint_conv_bias_before_bn(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for node in graph:
         o = weight_op(node)
-        if o is None or not (o.op in _CONV_OPS or o.op in _CONV_T_OPS) or len(o.inputs) < 3:
+        if o is None or not in_family(o.op, *_CONV) or len(o.inputs) < 3:
             continue  # inputs are (x, weight, bias) when the conv has a bias
         consumers = succ.get(node.id, [])
         if len(consumers) != 1:
@@ -175,7 +174,7 @@ def lint_checkerboard(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for node in ctx.graph:
         for o in node.ops:
-            if o.op not in _CONV_T_OPS and not (o.windows and all(w.transposed for w in o.windows)):
+            if not in_family(o.op, "conv_transpose") and not (o.windows and all(w.transposed for w in o.windows)):
                 continue
             if not o.windows:
                 continue
@@ -274,7 +273,7 @@ def lint_fc_head(ctx: Context) -> list[Diagnostic]:
     if not convs:
         return []
     last_conv = max(convs)
-    head = [n for n in graph if n.id > last_conv and (o := weight_op(n)) is not None and o.op in _LINEAR_OPS
+    head = [n for n in graph if n.id > last_conv and (o := weight_op(n)) is not None and in_family(o.op, *_LINEAR)
             and n.inputs and len(n.inputs[0].shape) == 2]
     if not head:
         return []
@@ -308,7 +307,7 @@ def lint_large_kernel(ctx: Context) -> list[Diagnostic]:
         seen = any(after_weight.get(p, False) or is_weight_layer(graph[p]) for p in prods)
         after_weight[node.id] = seen
         o = weight_op(node)
-        if o is None or not seen or not o.windows or o.op in _LINEAR_OPS:
+        if o is None or not seen or not o.windows or in_family(o.op, *_LINEAR):
             continue
         if int(o.attrs.get("groups", 1) or 1) > 1:
             continue
@@ -332,7 +331,7 @@ def lint_pool_skips(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for node in ctx.graph:
         for o in node.ops:
-            if not o.windows or not o.op.startswith(_POOL_PREFIXES):
+            if not o.windows or not in_family(o.op, "pool"):
                 continue
             bad = [w for w in o.windows if w.effective_kernel < w.stride]
             if not bad:
@@ -356,7 +355,7 @@ def lint_batchnorm_batch1(ctx: Context) -> list[Diagnostic]:
     hits: list[Node] = []
     for node in ctx.graph:
         for o in node.ops:
-            if o.op != "batch_norm" or not o.attrs.get("training") or not o.inputs or not o.inputs[0]:
+            if not has_fact(o.op, "batch_statistics") or not o.attrs.get("training") or not o.inputs or not o.inputs[0]:
                 continue
             # normalizing the layer's input activations, not e.g. a weight (NFNet's standardized convs call
             # batch_norm on the weight with a "batch" of 1)

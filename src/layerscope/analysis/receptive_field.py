@@ -59,6 +59,7 @@ from .context import AnalyzerResult
 from ..fields import ANALYSES, FieldSummary, Key, ReceptiveField, _num, spatial_axis_names
 from ..geometry import WindowAxis
 from ..graph import Graph, Node, OpRecord, TensorInfo
+from ..rules.table import has_fact, in_family
 from .shapes import substituted_node
 # One entry per tensor dim: an input spatial axis laid out along it (int), several axes folded into it
 # (flatten/reshape: positions are no longer affine), or no spatial content (None).
@@ -84,10 +85,6 @@ class _Flat(frozenset):
 __all__ = ["AxisField", "FieldAnalysis", "ReceptiveField", "analyze_fields", "analyze_receptive_field",
            "per_node", "spatial_axis_names", "summarize"]
 
-_ATTENTION = frozenset({"multi_head_attention_forward", "scaled_dot_product_attention"})
-_NORMS = frozenset({"group_norm", "instance_norm", "rms_norm", "layer_norm", "batch_norm", "local_response_norm"})
-_EXPAND = frozenset({"expand", "expand_as", "broadcast_to"})
-_OPAQUE_LAYOUT = frozenset({"unfold", "fold", "as_strided", "view_as_complex"})
 _HALF = Fraction(1, 2)
 
 
@@ -480,7 +477,7 @@ def _sequence_axes(graph: Graph, input_id: int, succ: Mapping[int, list[int]]) -
                     continue
                 seen.add(s)
                 ops = graph[s].ops
-                kinds = {o.spatial for o in ops if o.op not in _NORMS}
+                kinds = {o.spatial for o in ops if not in_family(o.op, "norm")}
                 if kinds & {"window", "resize", "adaptive"}:  # conv, pool, upsampling: a signal along L
                     return 1
                 if kinds - {"pointwise"}:
@@ -634,7 +631,7 @@ class _Node:
         cur = [(t.shape, s, [_Link((t.producer, t.slot), True, tuple(() for _ in range(self.n_axes)))])  # type: ignore[arg-type]
                for _, t, s in self.ins]
         ops = node.ops
-        if node.kind == "module" and any(o.op in _ATTENTION for o in ops):
+        if node.kind == "module" and any(in_family(o.op, "attention") for o in ops):
             result = [self._attention_module(cur, out_shapes)] * n_out
         elif not ops:
             result = [self._pointwise(cur, out_shapes[0])] * n_out
@@ -671,7 +668,7 @@ class _Node:
         out0 = tuple(out_shapes[0])
         if kind == "window" and op.windows is not None:
             return [self._window(op, cur, out0)]
-        if kind == "pointwise" or op.op in _NORMS:
+        if kind == "pointwise" or in_family(op.op, "norm"):
             return [self._pointwise(cur, out0)]
         if kind == "channel":
             return [self._channel(op, cur, out0)]
@@ -868,7 +865,7 @@ class _Node:
 
     def _global(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
         name = op.op
-        if name.startswith("adaptive_"):
+        if in_family(name, "adaptive_pool"):
             shape, st, lks = cur[0]
             n = len(out_shape) - 2 if not name[-1].isdigit() else int(name.split("pool")[1][0])
             pooled = st.dims[len(st.dims) - n:]
@@ -876,11 +873,11 @@ class _Node:
             if any(d is not None for d in pooled):
                 return self._make_global(st, lks, dims, out_shape, pooled, st.dims[:len(st.dims) - n])
             return out_shape, st.evolve(dims), lks
-        if name in ("matmul", "mm", "bmm") and len(self.node.inputs) >= 2:
+        if in_family(name, "matmul") and len(self.node.inputs) >= 2:
             return self._matmul(cur, out_shape)
-        if name == "scaled_dot_product_attention":
+        if has_fact(name, "qkv"):
             return self._sdpa(cur, out_shape)
-        if name == "einsum":
+        if in_family(name, "einsum"):
             got = self._einsum(op, cur, out_shape)
             if got is not None:
                 return got
@@ -1012,7 +1009,7 @@ class _Node:
             if op.spatial == "adaptive" or mode == "area":
                 per_axis[content] = ("adapt", n_in, n_out) if n_in % n_out else ("win", n_in // n_out,
                                                                                     n_in // n_out, 0)
-            elif op.op == "pixel_shuffle" or mode in ("nearest", "nearest-exact"):
+            elif in_family(op.op, "shuffle") or mode in ("nearest", "nearest-exact"):
                 per_axis[content] = ("near", Fraction(n_in, n_out), mode == "nearest-exact")
             elif mode in ("linear", "bilinear", "trilinear", "bicubic"):
                 q = Fraction(n_in - 1, n_out - 1) if align and n_out > 1 else Fraction(n_in, n_out)
@@ -1034,11 +1031,11 @@ class _Node:
         perm = op.attrs.get("perm")
         if perm is not None and len(perm) == len(st.dims):
             return out_shape, st.evolve(tuple(st.dims[p] for p in perm)), lks
-        if op.op in _EXPAND:
+        if in_family(op.op, "expand"):
             return self._broadcast_one((shape, st, lks), out_shape)
-        if op.op in _OPAQUE_LAYOUT or op.op in ("permute", "transpose", "movedim", "t", "T", "mT", "H", "mH",
-                                                 "adjoint"):
-            if shape == out_shape and op.op not in _OPAQUE_LAYOUT and len(set(shape)) == len(shape):
+        opaque = in_family(op.op, "opaque_layout")
+        if opaque or in_family(op.op, "permute"):
+            if shape == out_shape and not opaque and len(set(shape)) == len(shape):
                 return out_shape, st, lks  # a no-op permutation
             axes = {a for d in st.dims if d is not None for a in ((d,) if isinstance(d, int) else d)}
             return self._lose(st, lks, axes, _fold(st.dims, len(out_shape)), out_shape)
@@ -1094,7 +1091,7 @@ class _Node:
             d = int(dim) % nd if nd else 0
         except (TypeError, ValueError):
             return self._unknown(op, cur, out_shape)
-        if op.op == "stack":
+        if has_fact(op.op, "new_dim"):
             cur = [(tuple(s[:d]) + (1,) + tuple(s[d:]), st.evolve(st.dims[:d] + (None,) + st.dims[d:]), lks)
                    for s, st, lks in cur]
         else:

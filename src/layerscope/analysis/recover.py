@@ -16,17 +16,8 @@ from typing import Any, Callable
 
 import torch
 
-_ELEMENTWISE_BINARY = frozenset({
-    "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "pow", "maximum", "minimum", "fmax",
-    "fmin", "where", "lerp", "addcmul", "addcdiv", "atan2", "hypot", "copysign", "xlogy", "eq", "ne", "lt", "le",
-    "gt", "ge", "logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor",
-    "masked_fill",
-})
-_CONV = frozenset({"conv1d", "conv2d", "conv3d"})
-_CONV_T = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
-_MATMUL = frozenset({"matmul", "mm", "bmm"})
-_RESHAPE = frozenset({"view", "reshape"})
-_CAT = frozenset({"cat", "concat", "concatenate"})
+from ..rules import bind, canonical_name, family, has_fact
+
 
 
 def _tensor_args(args: Any) -> list[torch.Tensor]:
@@ -184,21 +175,22 @@ def recover_reshape(args: tuple, kwargs: dict) -> torch.Tensor | None:
 
 def substitute_for(name: str, inplace: bool, func: Callable, args: tuple, kwargs: dict) -> torch.Tensor | None:
     """The substitute output for a failed op named ``name`` (canonical), or None."""
-    if name in _ELEMENTWISE_BINARY:
+    fam = family(name)
+    if fam == "elementwise_binary":
         return recover_elementwise(func, args, kwargs, inplace)
-    if name in _CAT:
+    if fam == "concat":
         return recover_cat(args, kwargs)
-    if name == "stack":
+    if has_fact(name, "new_dim"):
         return recover_stack(args, kwargs)
-    if name == "linear":
+    if fam == "linear":
         return recover_linear(args, kwargs)
-    if name in _CONV:
+    if fam == "conv":
         return recover_conv(func, args, kwargs, transposed=False)
-    if name in _CONV_T:
+    if fam == "conv_transpose":
         return recover_conv(func, args, kwargs, transposed=True)
-    if name in _MATMUL:
+    if fam == "matmul":
         return recover_matmul(args, kwargs)
-    if name in _RESHAPE:
+    if fam == "reshape":
         return recover_reshape(args, kwargs)
     return None  # data-dependent ops (.item(), bool(x)), unsupported kernels...: no sensible guess
 
@@ -209,16 +201,14 @@ def recover(tracer: Any, failure: Any, func: Callable, args: tuple, kwargs: dict
 
     Records what was substituted in ``failure.extra["substitute"]`` (a shape tuple).
     """
-    from ..rules import canonical_name
-
     kwargs = kwargs or {}
     name, inplace = canonical_name(func)
     try:
         out = substitute_for(name, inplace, func, tuple(args), kwargs)
     except Exception:  # recovery must never turn a diagnosable failure into a crash
         return None
-    if name in _CONV or name in _CONV_T:  # the explanation needs the declared groups (absent from the graph)
-        failure.extra["groups"] = int(_arg(tuple(args), kwargs, 6, "groups", 1) or 1)
+    if family(name) in ("conv", "conv_transpose"):  # the explanation needs the declared groups (not in the graph)
+        failure.extra["groups"] = int(bind(name, tuple(args), kwargs).get("groups") or 1)
     if out is not None:
         failure.extra["substitute"] = tuple(int(s) for s in out.shape)
     return out

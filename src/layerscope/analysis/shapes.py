@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..diagnostics import Diagnostic, make
 from ..geometry import WindowAxis
 from ..graph import Graph, Node, OpRecord
+from ..rules.table import in_family
 from .context import AnalyzerResult, Context
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
@@ -25,7 +26,7 @@ def op_formula(op: OpRecord) -> str:
 
 
 def node_formula(node: Node) -> str:
-    ops = [o for o in window_ops(node) if o.op != "pad"] or window_ops(node)
+    ops = [o for o in window_ops(node) if not in_family(o.op, "pad")] or window_ops(node)
     return " -> ".join(op_formula(o) for o in ops)
 
 
@@ -38,7 +39,7 @@ def analyze_windows(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for node in ctx.graph:
         for op in window_ops(node):
-            if op.op == "pad" or not op.outputs:
+            if in_family(op.op, "pad") or not op.outputs:
                 continue
             windows: tuple[WindowAxis, ...] = op.windows  # type: ignore[assignment]
             traced = op.outputs[0][-len(windows):]

@@ -1,10 +1,12 @@
-"""Per-op counting rules: pure functions of shapes and arguments, registered by canonical op name.
+"""Per-op rules: the op table (:mod:`.table`, no torch) and the cost rules (:mod:`.ops`, pure functions of
+shapes and arguments).
 
-A rule answers for one functional/tensor op (``conv2d``, ``add``, ``matmul``...) with its MACs, FLOPs and,
-for sliding-window ops, the per-axis window geometry the shape and receptive-field analyses use.
-An op without a registered rule is *unknown*: its cost is not zero, it is missing, and the totals that
-include it are marked partial. Ops that truly do no arithmetic (views, concatenation) are registered with
-an explicit zero rule, so "zero" is always a decision, never a default.
+The table gives every canonical op (``conv2d``, ``add``, ``matmul``...) its family, its argument names, its
+receptive-field step and the key of its cost rule; a rule answers for one call with its MACs, FLOPs and, for
+sliding-window ops, the per-axis window geometry the shape and receptive-field analyses use.
+An op without a rule is *unknown*: its cost is not zero, it is missing, and the totals that
+include it are marked partial. Ops that truly do no arithmetic (views, concatenation) have an explicit zero
+rule, so "zero" is always a decision, never a default.
 
 Conventions (stated in every report):
 - MACs count multiply-accumulates of conv, transposed conv, linear, the matmul family, einsum and attention
@@ -13,12 +15,39 @@ Conventions (stated in every report):
   activations, 3 for softmax (exp, sum, divide), 2 for BatchNorm in eval (folded scale and shift), 4 for a
   BatchNorm in training and for the other norms (+2 with an affine transform), 1 per kernel element for
   pooling windows, 1 per input element for reductions, 2 per neighbour for linear interpolation.
+
+Importing this package does not import torch: the cost rules load on the first :func:`lookup`/:func:`rule`.
 """
 
 from __future__ import annotations
 
-from ._registry import Call, OpCost, canonical_name, lookup, registered_ops, rule
+from typing import Any, Callable
 
-from . import ops as _ops  # noqa: F401  (registers the rules)
+from . import _registry
+from ._registry import Call, OpCost, canonical_name
+from .table import OPS, OpSpec, bind, family, has_fact, in_family, spec
 
-__all__ = ["Call", "OpCost", "canonical_name", "lookup", "registered_ops", "rule"]
+
+def _builtins() -> None:
+    from . import ops  # noqa: F401 - registers the built-in cost rules (imports torch)
+
+
+def lookup(name: str) -> Any:
+    """The cost rule of canonical op ``name`` (None: no rule, the op is counted as unknown)."""
+    _builtins()
+    return _registry.lookup(name)
+
+
+def rule(*names: str) -> Callable[[Any], Any]:
+    """Register a cost rule for ops the table does not cost; an op that has a rule is refused."""
+    _builtins()
+    return _registry.rule(*names)
+
+
+def registered_ops() -> frozenset[str]:
+    _builtins()
+    return _registry.registered_ops()
+
+
+__all__ = ["Call", "OPS", "OpCost", "OpSpec", "bind", "canonical_name", "family", "has_fact", "in_family",
+           "lookup", "registered_ops", "rule", "spec"]

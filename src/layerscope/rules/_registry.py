@@ -1,4 +1,5 @@
-"""The rule registry: canonical op names -> rule functions. Duplicates are refused."""
+"""The rule registry: the op table's cost keys (and user-registered op names) -> rule functions. Duplicates
+are refused."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ..geometry import WindowAxis
+from .table import OPS, bind
 
 
 @dataclass(frozen=True)
@@ -21,12 +23,21 @@ class OpCost:
 
 @dataclass
 class Call:
-    """One op call as a rule sees it: the canonical name, raw arguments and the output tensors."""
+    """One op call as a rule sees it: the canonical name, raw arguments and the output tensors.
+
+    Read arguments by name with :meth:`get` (the op table's signature maps positions to names, whatever the
+    calling convention); :meth:`arg` by position is for ops outside the table (user rules).
+    """
 
     name: str
     args: Sequence[Any]
     kwargs: Mapping[str, Any]
     outputs: Sequence[Any]  # output tensors (meta)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Argument ``name`` of this call (by the op's signature in :mod:`layerscope.rules.table`)."""
+        value = bind(self.name, self.args, self.kwargs).get(name, default)
+        return default if value is None and default is not None else value
 
     def arg(self, index: int, name: str, default: Any = None) -> Any:
         if name in self.kwargs:
@@ -41,16 +52,32 @@ class Call:
 
 
 Rule = Callable[[Call], OpCost]
-_RULES: dict[str, Rule] = {}
+_COSTS: dict[str, Rule] = {}  # the op table's cost keys -> the built-in rules (layerscope.rules.ops)
+_RULES: dict[str, Rule] = {}  # op names -> rules registered with @rule (ops the table does not cost)
+
+
+def cost(key: str) -> Callable[[Rule], Rule]:
+    """Register ``fn`` as the forward cost rule of every op whose table entry has ``cost=key``."""
+
+    def register(fn: Rule) -> Rule:
+        if key in _COSTS:
+            raise ValueError(f"duplicate cost rule {key!r}: {fn.__name__} and {_COSTS[key].__name__}")
+        if not any(s.cost == key for s in OPS.values()):
+            raise ValueError(f"no op in the op table has cost={key!r}")
+        _COSTS[key] = fn
+        return fn
+
+    return register
 
 
 def rule(*names: str) -> Callable[[Rule], Rule]:
-    """Register ``fn`` as the rule of every op in ``names``; a name registered twice is a bug."""
+    """Register ``fn`` as the rule of every op in ``names``; a name that already has a rule (built-in or
+    registered) is refused."""
 
     def register(fn: Rule) -> Rule:
         for name in names:
-            if name in _RULES:
-                raise ValueError(f"duplicate rule for op {name!r}: {fn.__name__} and {_RULES[name].__name__}")
+            if lookup(name) is not None:
+                raise ValueError(f"duplicate rule for op {name!r}: {fn.__name__} and {lookup(name).__name__}")  # type: ignore[union-attr]
             _RULES[name] = fn
         return fn
 
@@ -58,11 +85,15 @@ def rule(*names: str) -> Callable[[Rule], Rule]:
 
 
 def lookup(name: str) -> Rule | None:
-    return _RULES.get(name)
+    got = _RULES.get(name)
+    if got is not None:
+        return got
+    entry = OPS.get(name)
+    return _COSTS.get(entry.cost) if entry is not None and entry.cost is not None else None
 
 
 def registered_ops() -> frozenset[str]:
-    return frozenset(_RULES)
+    return frozenset(_RULES) | frozenset(n for n, s in OPS.items() if s.cost in _COSTS)
 
 
 _REFLECTED = {"radd", "rsub", "rmul", "rmatmul", "rtruediv", "rfloordiv", "rpow", "rdiv", "rand", "ror", "rxor", "rmod"}

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from ..geometry import WindowAxis, same_padding
-from ._registry import Call, OpCost, rule
+from ._registry import Call, OpCost, cost
 
 
 def _prod(xs: Sequence[int]) -> int:
@@ -54,22 +54,17 @@ def _conv_padding(padding: Any, kernel: tuple[int, ...], dilation: tuple[int, ..
     return [(p, p) for p in _ntuple(padding, n)]
 
 
-@rule("conv1d", "conv2d", "conv3d", "convolution", "_convolution")
+@cost("conv")
 def macs_conv(call: Call) -> OpCost:
-    x, w = call.args[0], call.arg(1, "weight")
-    bias = call.arg(2, "bias")
+    x, w = call.args[0], call.get("weight")
+    bias = call.get("bias")
     n = w.dim() - 2
     kernel = tuple(int(k) for k in w.shape[2:])
-    if call.name in ("convolution", "_convolution"):
-        stride, padding = _ntuple(call.arg(3, "stride", 1), n), call.arg(4, "padding", 0)
-        dilation, transposed = _ntuple(call.arg(5, "dilation", 1), n), bool(call.arg(6, "transposed", False))
-        if transposed:
-            out_pad, groups = _ntuple(call.arg(7, "output_padding", 0), n), int(call.arg(8, "groups", 1))
-            return _conv_transpose_cost(call, x, w, bias, stride, padding, out_pad, groups, dilation)
-    else:
-        stride = _ntuple(call.arg(3, "stride", 1), n)
-        padding = call.arg(4, "padding", 0)
-        dilation = _ntuple(call.arg(5, "dilation", 1), n)
+    stride, padding = _ntuple(call.get("stride", 1), n), call.get("padding", 0)
+    dilation, groups = _ntuple(call.get("dilation", 1), n), int(call.get("groups", 1) or 1)
+    if call.get("transposed", False):  # torch.convolution(..., transposed=True)
+        out_pad = _ntuple(call.get("output_padding", 0), n)
+        return _conv_transpose_cost(call, x, w, bias, stride, padding, out_pad, groups, dilation)
     out = call.out
     # MACs = out_elements * (C_in/groups) * prod(k); the weight's dim 1 is already C_in/groups
     macs = out.numel() * int(w.shape[1]) * _prod(kernel)
@@ -79,7 +74,7 @@ def macs_conv(call: Call) -> OpCost:
     windows = tuple(
         WindowAxis(int(s), k, st, p, d) for s, k, st, p, d in zip(spatial_in, kernel, stride, pads, dilation)
     )
-    return OpCost(macs, flops, windows, "window", {"groups": int(call.arg(6, "groups", 1) or 1)})
+    return OpCost(macs, flops, windows, "window", {"groups": groups})
 
 
 def _conv_transpose_cost(call, x, w, bias, stride, padding, out_pad, groups, dilation) -> OpCost:
@@ -97,36 +92,35 @@ def _conv_transpose_cost(call, x, w, bias, stride, padding, out_pad, groups, dil
     return OpCost(macs, flops, windows, "window", {"groups": groups})
 
 
-@rule("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+@cost("conv_transpose")
 def macs_conv_transpose(call: Call) -> OpCost:
-    x, w = call.args[0], call.arg(1, "weight")
+    x, w = call.args[0], call.get("weight")
     n = w.dim() - 2
     return _conv_transpose_cost(
-        call, x, w, call.arg(2, "bias"), _ntuple(call.arg(3, "stride", 1), n), call.arg(4, "padding", 0),
-        _ntuple(call.arg(5, "output_padding", 0), n), int(call.arg(6, "groups", 1)),
-        _ntuple(call.arg(7, "dilation", 1), n),
+        call, x, w, call.get("bias"), _ntuple(call.get("stride", 1), n), call.get("padding", 0),
+        _ntuple(call.get("output_padding", 0), n), int(call.get("groups", 1)), _ntuple(call.get("dilation", 1), n),
     )
 
 
 # ----------------------------------------------------------------------------------- linear / matmul
-@rule("linear")
+@cost("linear")
 def macs_linear(call: Call) -> OpCost:
-    w, bias = call.arg(1, "weight"), call.arg(2, "bias")
+    w, bias = call.get("weight"), call.get("bias")
     out = call.out
     # MACs = out_elements * in_features
     macs = out.numel() * int(w.shape[-1])
     return OpCost(macs, 2 * macs + (out.numel() if bias is not None else 0), spatial="channel")
 
 
-@rule("bilinear")
+@cost("bilinear")
 def macs_bilinear(call: Call) -> OpCost:
-    w, bias = call.arg(2, "weight"), call.arg(3, "bias")
+    w, bias = call.get("weight"), call.get("bias")
     out = call.out
     macs = out.numel() * int(w.shape[1]) * int(w.shape[2])
     return OpCost(macs, 2 * macs + (out.numel() if bias is not None else 0), spatial="channel")
 
 
-@rule("matmul", "mm", "bmm")
+@cost("matmul")
 def macs_matmul(call: Call) -> OpCost:
     a = call.args[0]
     out = call.out
@@ -135,7 +129,7 @@ def macs_matmul(call: Call) -> OpCost:
     return OpCost(macs, 2 * macs, spatial="global")
 
 
-@rule("addmm", "baddbmm", "addbmm", "addmv", "addr")
+@cost("addmm")
 def macs_addmm(call: Call) -> OpCost:
     a, b = call.args[1], call.args[2]
     out = call.out
@@ -148,7 +142,7 @@ def macs_addmm(call: Call) -> OpCost:
     return OpCost(macs, 2 * macs + out.numel(), spatial="global")
 
 
-@rule("mv", "dot", "vdot", "inner", "outer", "ger")
+@cost("vector")
 def macs_vector(call: Call) -> OpCost:
     a = call.args[0]
     out = call.out
@@ -188,7 +182,7 @@ def _einsum_macs(equation: str, operands: Sequence[torch.Tensor]) -> int:
     return macs
 
 
-@rule("einsum")
+@cost("einsum")
 def macs_einsum(call: Call) -> OpCost:
     equation = call.args[0]
     operands = call.args[1:]
@@ -199,18 +193,18 @@ def macs_einsum(call: Call) -> OpCost:
     return OpCost(macs, flops, spatial="global", attrs={"equation": equation})
 
 
-@rule("scaled_dot_product_attention")
+@cost("sdpa")
 def macs_sdpa(call: Call) -> OpCost:
-    q, k, v = call.args[0], call.arg(1, "key"), call.arg(2, "value")
+    q, k, v = call.args[0], call.get("key"), call.get("value")
     L, E, S, Ev = int(q.shape[-2]), int(q.shape[-1]), int(k.shape[-2]), int(v.shape[-1])
     batch = _prod(q.shape[:-2])
     # Q K^T: batch*L*S*E; softmax(.) V: batch*L*S*Ev  (causal masks are counted in full, as FlopCounterMode does)
     macs = batch * L * S * (E + Ev)
     flops = 2 * macs + 4 * batch * L * S  # + scale (1) and softmax (3) per score
-    return OpCost(macs, flops, spatial="global", attrs={"is_causal": bool(call.arg(5, "is_causal", False))})
+    return OpCost(macs, flops, spatial="global", attrs={"is_causal": bool(call.get("is_causal", False))})
 
 
-@rule("multi_head_attention_forward")
+@cost("mha")
 def macs_mha(call: Call) -> OpCost:
     q, k = call.args[0], call.args[1]
     batched = q.dim() == 3
@@ -221,67 +215,54 @@ def macs_mha(call: Call) -> OpCost:
     N = int(q.shape[1]) if batched else 1
     # projections of q, k, v; Q K^T and A V across all heads (E total); the output projection
     macs = N * (L * E * E + S * kdim * E + S * vdim * E + 2 * L * S * E + L * E * E)
-    heads = int(call.arg(4, "num_heads", 1))
+    heads = int(call.get("num_heads", 1))
     flops = 2 * macs + 4 * N * heads * L * S + 4 * N * L * E  # scores: scale+softmax; biases
     return OpCost(macs, flops, spatial="global", attrs={"num_heads": heads})
 
 
 # --------------------------------------------------------------------------------------- elementwise
-_ELEMENTWISE = (
-    "add", "sub", "mul", "div", "floor_divide", "remainder", "fmod", "pow", "float_power", "maximum", "minimum",
-    "fmax", "fmin", "where", "lerp", "addcmul", "addcdiv", "neg", "abs", "exp", "exp2", "log", "log2", "log10",
-    "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "square", "sin", "cos", "tan", "tanh", "sigmoid", "erf",
-    "erfc", "sign", "sgn", "round", "floor", "ceil", "trunc", "frac", "relu", "relu6", "gelu", "silu", "mish",
-    "hardswish", "hardsigmoid", "hardtanh", "leaky_relu", "rrelu", "elu", "selu", "celu", "prelu", "softplus",
-    "softsign", "logsigmoid", "log_sigmoid", "tanhshrink", "softshrink", "hardshrink", "threshold", "clamp",
-    "clamp_min", "clamp_max", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not",
-    "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not", "masked_fill", "nan_to_num",
-    "isnan", "isinf", "isfinite", "atan", "atan2", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh",
-    "xlogy", "hypot", "copysign", "heaviside", "glu",
-)
 
 
-@rule(*_ELEMENTWISE)
+@cost("elementwise")
 def flops_elementwise(call: Call) -> OpCost:
     # 1 FLOP per output element
     return OpCost(0, _out_numel(call), spatial="pointwise")
 
 
-@rule("softmax", "log_softmax", "softmin", "_softmax")
+@cost("softmax")
 def flops_softmax(call: Call) -> OpCost:
     # exp, sum, divide: 3 FLOPs per element
-    return OpCost(0, 3 * _out_numel(call), spatial="reduce", attrs={"dim": call.arg(1, "dim")})
+    return OpCost(0, 3 * _out_numel(call), spatial="reduce", attrs={"dim": call.get("dim")})
 
 
 # ---------------------------------------------------------------------------------------------- norms
-@rule("batch_norm")
+@cost("batch_norm")
 def flops_batch_norm(call: Call) -> OpCost:
-    training = bool(call.arg(5, "training", False))
+    training = bool(call.get("training", False))
     n = call.out.numel()
-    affine = call.arg(3, "weight") is not None
+    affine = call.get("weight") is not None
     # eval: folded into one scale and shift (2/element); training: mean, var, normalize (4) + affine (2)
     flops = (4 + (2 if affine else 0)) * n if training else 2 * n
     return OpCost(0, flops, spatial="pointwise", attrs={"training": training})
 
 
-@rule("layer_norm", "group_norm", "instance_norm", "rms_norm")
+@cost("norm")
 def flops_norm(call: Call) -> OpCost:
-    weight_index = {"layer_norm": 2, "group_norm": 2, "instance_norm": 3, "rms_norm": 2}[call.name]
-    affine = call.arg(weight_index, "weight") is not None
+    affine = call.get("weight") is not None
     n = call.out.numel()
     spatial = "pointwise" if call.name == "layer_norm" else "reduce"
     return OpCost(0, (4 + (2 if affine else 0)) * n, spatial=spatial)
 
 
-@rule("local_response_norm")
+@cost("lrn")
 def flops_lrn(call: Call) -> OpCost:
-    size = int(call.arg(1, "size", 1))
+    size = int(call.get("size", 1))
     return OpCost(0, (size + 3) * call.out.numel(), spatial="pointwise")
 
 
-@rule("normalize")
+@cost("normalize")
 def flops_normalize(call: Call) -> OpCost:
-    return OpCost(0, 3 * call.out.numel(), spatial="pointwise", attrs={"dim": call.arg(2, "dim", 1)})
+    return OpCost(0, 3 * call.out.numel(), spatial="pointwise", attrs={"dim": call.get("dim", 1)})
 
 
 # -------------------------------------------------------------------------------------------- pooling
@@ -296,38 +277,35 @@ def _pool_windows(x: torch.Tensor, n: int, kernel, stride, padding, dilation, ce
     )
 
 
-@rule("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
-      "max_pool3d_with_indices")
+@cost("max_pool")
 def flops_max_pool(call: Call) -> OpCost:
     n = int(call.name[8])
     x = call.args[0]
-    windows = _pool_windows(x, n, call.arg(1, "kernel_size"), call.arg(2, "stride"), call.arg(3, "padding", 0),
-                            call.arg(4, "dilation", 1), call.arg(5, "ceil_mode", False))
+    windows = _pool_windows(x, n, call.get("kernel_size"), call.get("stride"), call.get("padding", 0),
+                            call.get("dilation", 1), call.get("ceil_mode", False))
     # one comparison per kernel element per output element
     return OpCost(0, call.out.numel() * _prod([w.kernel for w in windows]), windows, "window")
 
 
-@rule("avg_pool1d", "avg_pool2d", "avg_pool3d")
+@cost("avg_pool")
 def flops_avg_pool(call: Call) -> OpCost:
     n = int(call.name[8])
     x = call.args[0]
-    windows = _pool_windows(x, n, call.arg(1, "kernel_size"), call.arg(2, "stride"), call.arg(3, "padding", 0),
-                            1, call.arg(4, "ceil_mode", False))
+    windows = _pool_windows(x, n, call.get("kernel_size"), call.get("stride"), call.get("padding", 0),
+                            1, call.get("ceil_mode", False))
     return OpCost(0, call.out.numel() * _prod([w.kernel for w in windows]), windows, "window")
 
 
-@rule("lp_pool1d", "lp_pool2d", "lp_pool3d")
+@cost("lp_pool")
 def flops_lp_pool(call: Call) -> OpCost:
     n = int(call.name[7])
     x = call.args[0]
-    windows = _pool_windows(x, n, call.arg(2, "kernel_size"), call.arg(3, "stride"), 0, 1,
-                            call.arg(4, "ceil_mode", False))
+    windows = _pool_windows(x, n, call.get("kernel_size"), call.get("stride"), 0, 1,
+                            call.get("ceil_mode", False))
     return OpCost(0, call.out.numel() * (2 * _prod([w.kernel for w in windows]) + 1), windows, "window")
 
 
-@rule("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-      "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
-      "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices")
+@cost("adaptive_pool")
 def flops_adaptive_pool(call: Call) -> OpCost:
     n = int(call.name.split("pool")[1][0])
     x, out = call.args[0], call.out
@@ -344,14 +322,12 @@ def flops_adaptive_pool(call: Call) -> OpCost:
 
 
 # ------------------------------------------------------------------------------------------ reductions
-@rule("mean", "sum", "nansum", "nanmean", "amax", "amin", "var", "std", "var_mean", "std_mean", "norm",
-      "logsumexp", "prod", "all", "any", "argmax", "argmin", "cumsum", "cumprod", "count_nonzero", "median",
-      "topk", "sort", "argsort", "aminmax", "max", "min", "linalg_vector_norm", "vector_norm")
+@cost("reduce")
 def flops_reduce(call: Call) -> OpCost:
     x = call.args[0]
     if call.name in ("max", "min") and len(call.args) > 1 and _is_tensor(call.args[1]):
         return OpCost(0, _out_numel(call), spatial="pointwise")  # binary elementwise max/min
-    dim = call.arg(1, "dim")
+    dim = call.get("dim")
     if call.name in ("norm",) and "dim" not in call.kwargs:
         dim = call.arg(2, "dim")
     if isinstance(dim, torch.Size):
@@ -360,10 +336,10 @@ def flops_reduce(call: Call) -> OpCost:
 
 
 # ------------------------------------------------------------------------------------- interpolation
-@rule("interpolate", "upsample", "upsample_nearest", "upsample_bilinear")
+@cost("interpolate")
 def flops_interpolate(call: Call) -> OpCost:
     x, out = call.args[0], call.out
-    mode = call.arg(3, "mode", "nearest") if call.name in ("interpolate", "upsample") else (
+    mode = call.get("mode", "nearest") if call.name in ("interpolate", "upsample") else (
         "bilinear" if call.name == "upsample_bilinear" else "nearest")
     n = x.dim() - 2
     scale = [int(o) / int(i) for i, o in zip(x.shape[-n:], out.shape[-n:])]
@@ -375,27 +351,27 @@ def flops_interpolate(call: Call) -> OpCost:
         flops = x.numel() + out.numel()
     else:
         flops = 0  # nearest: a copy
-    align = bool(call.arg(4, "align_corners", False)) if call.name == "interpolate" else False
+    align = bool(call.get("align_corners", False)) if call.name == "interpolate" else False
     return OpCost(0, flops, spatial="resize", attrs={"mode": mode, "scale": scale, "align_corners": align})
 
 
-@rule("pixel_shuffle")
+@cost("pixel_shuffle")
 def flops_pixel_shuffle(call: Call) -> OpCost:
-    r = int(call.arg(1, "upscale_factor"))
+    r = int(call.get("upscale_factor"))
     return OpCost(0, 0, spatial="resize", attrs={"scale": [float(r)] * 2})
 
 
-@rule("pixel_unshuffle")
+@cost("pixel_unshuffle")
 def flops_pixel_unshuffle(call: Call) -> OpCost:
-    r = int(call.arg(1, "downscale_factor"))
+    r = int(call.get("downscale_factor"))
     x = call.args[0]
     windows = tuple(WindowAxis(int(s), r, r) for s in x.shape[-2:])
     return OpCost(0, 0, windows, "window")
 
 
-@rule("pad")
+@cost("pad")
 def flops_pad(call: Call) -> OpCost:
-    pad = [int(p) for p in call.arg(1, "pad")]
+    pad = [int(p) for p in call.get("pad")]
     x = call.args[0]
     # F.pad lists (left, right) pairs from the last dim backwards
     axes = []
@@ -405,32 +381,13 @@ def flops_pad(call: Call) -> OpCost:
         axes.append((dim, pad[2 * i], pad[2 * i + 1]))
     axes.sort()
     windows = tuple(WindowAxis(int(x.shape[d]), 1, 1, (l, r)) for d, l, r in axes)
-    return OpCost(0, 0, windows, "window", {"pad": pad, "mode": call.arg(2, "mode", "constant")})
+    return OpCost(0, 0, windows, "window", {"pad": pad, "mode": call.get("mode", "constant")})
 
 
 # ------------------------------------------------------------------------- layout: no arithmetic at all
-_VIEWS = (
-    "view", "reshape", "flatten", "unflatten", "permute", "transpose", "t", "T", "mT", "H", "mH", "adjoint",
-    "squeeze", "unsqueeze", "expand", "expand_as", "broadcast_to", "view_as", "reshape_as", "movedim", "ravel",
-    "unfold", "fold", "as_strided", "real", "imag", "view_as_real", "view_as_complex",
-)
-_COPIES = (
-    "contiguous", "clone", "to", "type", "type_as", "float", "half", "double", "bfloat16", "int", "long", "bool",
-    "detach", "data", "requires_grad", "cpu", "cuda", "repeat", "repeat_interleave", "tile", "roll", "flip",
-    "fliplr", "flipud", "rot90", "tril", "triu", "zeros_like", "ones_like", "empty_like", "full_like",
-    "rand_like", "randn_like", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor", "fill", "zero",
-    "copy", "channel_shuffle", "native_channel_shuffle", "one_hot", "embedding", "index_select", "gather",
-    "scatter", "scatter_add", "index_put", "index_add", "index_copy", "masked_scatter", "masked_select",
-    "take_along_dim", "diag", "diagonal", "diag_embed", "setitem", "dropout", "dropout1d", "dropout2d",
-    "dropout3d", "alpha_dropout", "feature_alpha_dropout", "identity", "nonzero", "unique", "bucketize",
-    "searchsorted", "stop_gradient",
-)
-_SLICES = ("getitem", "narrow", "select", "split", "split_with_sizes", "chunk", "unbind", "tensor_split",
-           "hsplit", "vsplit", "dsplit")
-_CONCATS = ("cat", "stack", "hstack", "vstack", "dstack", "column_stack")
 
 
-@rule(*_VIEWS)
+@cost("view")
 def flops_view(call: Call) -> OpCost:
     # the permutation of dims, for layout ops whose mapping the shapes alone cannot tell (receptive field)
     return OpCost(0, 0, spatial="reshape", attrs=_layout_attrs(call))
@@ -443,13 +400,13 @@ def _layout_attrs(call: Call) -> dict[str, Any]:
     n = x.dim()
     try:
         if call.name == "permute":
-            dims = call.args[1:] if len(call.args) > 2 else call.arg(1, "dims")
+            dims = call.args[1:] if len(call.args) > 2 else call.get("dims")
             if isinstance(dims, int):
                 dims = [dims]
             return {"perm": [int(d) % n for d in dims]}
         if call.name in ("transpose", "movedim"):
-            a, b = call.arg(1, "dim0" if call.name == "transpose" else "source"), \
-                call.arg(2, "dim1" if call.name == "transpose" else "destination")
+            a, b = (call.get("dim0"), call.get("dim1")) if call.name == "transpose" else \
+                (call.get("source"), call.get("destination"))
             if call.name == "transpose":
                 perm = list(range(n))
                 a, b = int(a) % n, int(b) % n
@@ -474,12 +431,12 @@ def _layout_attrs(call: Call) -> dict[str, Any]:
     return {}
 
 
-@rule(*_COPIES)
+@cost("copy")
 def flops_copy(call: Call) -> OpCost:
     return OpCost(0, 0, spatial="pointwise")
 
 
-@rule(*_SLICES)
+@cost("slice")
 def flops_slice(call: Call) -> OpCost:
     # where the slice starts and its step per dim, so the receptive field can shift its centre
     return OpCost(0, 0, spatial="slice", attrs=_slice_attrs(call))
@@ -509,36 +466,32 @@ def _slice_attrs(call: Call) -> dict[str, Any]:
                     return {}
             return {"index": out}
         if call.name in ("narrow", "select"):
-            return {"dim": int(call.arg(1, "dim")) % x.dim(), "start": int(call.arg(2, "start" if call.name ==
-                                                                                   "narrow" else "index"))}
+            return {"dim": int(call.get("dim")) % x.dim(),
+                    "start": int(call.get("start" if call.name == "narrow" else "index"))}
         if call.name in ("split", "split_with_sizes", "chunk", "unbind", "tensor_split"):
-            return {"dim": int(call.arg(2 if call.name != "unbind" else 1, "dim", 0)) % x.dim()}
+            return {"dim": int(call.get("dim", 0)) % x.dim()}
     except (TypeError, ValueError):
         return {}
     return {}
 
 
-@rule(*_CONCATS)
+@cost("concat")
 def flops_concat(call: Call) -> OpCost:
-    dim = call.arg(1, "dim", 0)
+    dim = call.get("dim", 0)
     return OpCost(0, 0, spatial="concat", attrs={"dim": dim})
 
 
 # tensors made from nothing traced (inside a module forward, e.g. an RNN's zero initial state)
-_FACTORIES = ("zeros", "ones", "empty", "full", "arange", "range", "linspace", "logspace", "eye", "tensor",
-              "as_tensor", "scalar_tensor", "rand", "randn", "randint", "randperm", "empty_strided", "tril_indices",
-              "triu_indices", "from_numpy", "normal", "bernoulli", "multinomial")
 
 
-@rule(*_FACTORIES)
+@cost("factory")
 def flops_factory(call: Call) -> OpCost:
     return OpCost(0, 0, spatial="unknown")
 
 
-_GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
-@rule(*_GATES)
+@cost("rnn")
 def macs_rnn(call: Call) -> OpCost:
     """``_VF.lstm/gru/rnn_*(input, hx, flat_weights, has_biases, num_layers, dropout, train, bidirectional,
     batch_first)``: every weight matrix (w_ih, w_hh, w_hr) is applied once per time step per sequence."""
@@ -548,7 +501,7 @@ def macs_rnn(call: Call) -> OpCost:
         weights, steps, batch = call.args[3], int(x.shape[0]), 1
     else:
         weights = call.args[2]
-        batch_first = bool(call.arg(8, "batch_first", False))
+        batch_first = bool(call.get("batch_first", False))
         if x.dim() == 3:
             steps, batch = (int(x.shape[1]), int(x.shape[0])) if batch_first else (int(x.shape[0]), int(x.shape[1]))
         else:
@@ -559,7 +512,7 @@ def macs_rnn(call: Call) -> OpCost:
     return OpCost(macs, 2 * macs + 3 * gate_units * steps * batch, spatial="global")
 
 
-@rule("embedding_bag")
+@cost("embedding_bag")
 def flops_embedding_bag(call: Call) -> OpCost:
     # one add per looked-up row element
     return OpCost(0, call.args[0].numel() * int(call.out.shape[-1]), spatial="channel")

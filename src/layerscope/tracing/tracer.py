@@ -28,15 +28,12 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import TraceError
 from ..graph import Graph, Node, OpRecord, Scope, TensorInfo
-from ..rules import Call, canonical_name, lookup
+from ..rules import Call, canonical_name, in_family, lookup
 from .inputs import input_names
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _LS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _ATOMIC: tuple[type, ...] = (nn.MultiheadAttention, nn.RNNBase)
-# ops whose result is the same data as their input: no node, the output keeps the input's producer
-_ALIASES = frozenset({"contiguous", "detach", "to", "type", "type_as", "float", "half", "double", "bfloat16",
-                      "clone", "cpu", "cuda", "requires_grad", "data", "identity", "stop_gradient"})
 
 
 @dataclass
@@ -236,7 +233,7 @@ class Tracer:
         return got
 
     def op_record(self, name: str, inplace: bool, args: Any, kwargs: Any, outs: list[torch.Tensor]) -> OpRecord:
-        if not inplace and kwargs and kwargs.get("inplace") is True and "dropout" not in name:
+        if not inplace and kwargs and kwargs.get("inplace") is True and not in_family(name, "dropout"):
             inplace = True  # F.relu(x, inplace=True), as nn.ReLU(inplace=True) calls it
         in_shapes = tuple(tuple(t.shape) for t in _tensors(args, []))
         out_shapes = tuple(tuple(t.shape) for t in outs)
@@ -287,7 +284,8 @@ class Tracer:
         if not traced and not param_ids:
             return  # arithmetic on constants (shapes, masks built from nothing traced)
         first = tensors[0] if tensors else None
-        if name in _ALIASES and first is not None and id(first) in self.producer and len(outs) == 1 \
+        # the same data as the input (family "alias"): no node, the output keeps the input's producer
+        if in_family(name, "alias") and first is not None and id(first) in self.producer and len(outs) == 1 \
                 and outs[0].shape == first.shape and outs[0].dtype == first.dtype:
             self.producer[id(outs[0])] = self.producer[id(first)]
             self.keep.append(outs[0])

@@ -1,0 +1,220 @@
+"""The op table: every canonical op layerscope knows, one entry each. No torch here.
+
+An entry (:class:`OpSpec`) says, for one canonical op name (what :func:`~layerscope.rules.canonical_name`
+returns: ``conv2d``, ``add``, ``getitem``...):
+
+- ``family``: what kind of op it is (``conv``, ``elementwise_binary``, ``matmul``, ``concat``, ``view``...).
+  Analyzers, explainers, recovery, lints and the tracer ask the family (:func:`family`, :func:`in_family`),
+  never a list of op names of their own;
+- ``signature``: its positional argument names, so that arguments are read **by name** whatever the calling
+  convention (:func:`bind`; ``torch.convolution``'s 7th argument is ``transposed``, ``conv2d``'s is ``groups``);
+- ``cost``: the key of its forward cost rule in :mod:`layerscope.rules.ops` (None: no rule, the op is counted
+  as unknown, never as zero); ``backward``: the key of its backward cost rule (filled by the training rules);
+- ``rf``: its receptive-field step, how it maps spatial positions (``pointwise``, ``window``, ``global``,
+  ``resize``, ``adaptive``, ``reshape``, ``reduce``, ``slice``, ``concat``, ``channel``, ``unknown``); a rule
+  may refine it for one call (an adaptive pool to 1x1 is ``global``);
+- ``facts``: what explainers and lints need to know beyond the family (``new_dim`` for stack, ``additive``
+  for add/sub, ``needs_values`` for ops that read tensor values...).
+
+Adding an op is one entry here (plus, for a new cost formula, one rule in ``ops.py``) and one test in
+``tests/test_rules.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    name: str
+    family: str
+    cost: str | None = None
+    rf: str = "pointwise"
+    signature: tuple[str, ...] = ("input",)
+    facts: frozenset[str] = frozenset()
+    backward: str | None = None
+
+
+_TABLE: dict[str, OpSpec] = {}
+
+
+def _add(family: str, names: Iterable[str], *, cost: str | None = None, rf: str = "pointwise",
+         signature: Sequence[str] = ("input",), facts: Iterable[str] = ()) -> None:
+    for name in names:
+        if name in _TABLE:
+            raise ValueError(f"op {name!r} is in the op table twice")
+        _TABLE[name] = OpSpec(name, family, cost, rf, tuple(signature), frozenset(facts))
+
+
+# ------------------------------------------------------------------------------------------ weight layers
+_add("conv", ["conv1d", "conv2d", "conv3d"], cost="conv", rf="window",
+     signature=("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
+# torch.convolution / aten._convolution: one op for both directions, ``transposed`` says which
+_add("convolution", ["convolution", "_convolution"], cost="conv", rf="window",
+     signature=("input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding",
+                "groups"))
+_add("conv_transpose", ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"], cost="conv_transpose",
+     rf="window", signature=("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"))
+_add("linear", ["linear"], cost="linear", rf="channel", signature=("input", "weight", "bias"))
+_add("bilinear", ["bilinear"], cost="bilinear", rf="channel", signature=("input1", "input2", "weight", "bias"))
+_add("matmul", ["matmul", "mm", "bmm"], cost="matmul", rf="global", signature=("input", "other"))
+_add("addmm", ["addmm", "baddbmm", "addbmm", "addmv", "addr"], cost="addmm", rf="global",
+     signature=("input", "mat1", "mat2", "beta", "alpha"))
+_add("vector_product", ["mv", "dot", "vdot", "inner", "outer", "ger"], cost="vector", rf="global",
+     signature=("input", "other"))
+_add("einsum", ["einsum"], cost="einsum", rf="global", signature=("equation",))
+_add("attention", ["scaled_dot_product_attention"], cost="sdpa", rf="global",
+     signature=("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale"), facts=["qkv"])
+_add("attention", ["multi_head_attention_forward"], cost="mha", rf="global",
+     signature=("query", "key", "value", "embed_dim_to_check", "num_heads"))
+_add("rnn", ["lstm", "gru", "rnn_tanh", "rnn_relu"], cost="rnn", rf="global",
+     signature=("input", "hx", "params", "has_biases", "num_layers", "dropout", "train", "bidirectional",
+                "batch_first"))
+_add("embedding_bag", ["embedding_bag"], cost="embedding_bag", rf="channel")
+
+# ------------------------------------------------------------------------------------------ elementwise
+_add("elementwise_binary", ["add", "sub"], cost="elementwise", signature=("input", "other", "alpha"),
+     facts=["additive"])
+_add("elementwise_binary", ["mul", "div"], cost="elementwise", signature=("input", "other"),
+     facts=["multiplicative"])
+_add("elementwise_binary", [
+    "floor_divide", "remainder", "fmod", "pow", "maximum", "minimum", "fmax", "fmin", "where", "lerp", "addcmul",
+    "addcdiv", "atan2", "hypot", "copysign", "xlogy", "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
+    "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "masked_fill",
+], cost="elementwise", signature=("input", "other"))
+# binary too, but recovery and the explainers have never treated them as merges of two traced branches
+_add("elementwise", ["float_power", "heaviside"], cost="elementwise", signature=("input", "other"))
+_add("elementwise", [
+    "neg", "abs", "exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "square",
+    "sin", "cos", "tan", "tanh", "sigmoid", "erf", "erfc", "sign", "sgn", "round", "floor", "ceil", "trunc", "frac",
+    "relu", "relu6", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "hardtanh", "leaky_relu", "rrelu", "elu",
+    "selu", "celu", "prelu", "softplus", "softsign", "logsigmoid", "log_sigmoid", "tanhshrink", "softshrink",
+    "hardshrink", "threshold", "clamp", "clamp_min", "clamp_max", "logical_not", "bitwise_not", "nan_to_num",
+    "isnan", "isinf", "isfinite", "atan", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh", "glu",
+], cost="elementwise")
+_add("softmax", ["softmax", "log_softmax", "softmin", "_softmax"], cost="softmax", rf="reduce",
+     signature=("input", "dim"))
+
+# ------------------------------------------------------------------------------------------ norms
+_add("norm", ["batch_norm"], cost="batch_norm",
+     signature=("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
+     facts=["batch_statistics"])
+_add("norm", ["layer_norm"], cost="norm", signature=("input", "normalized_shape", "weight", "bias", "eps"))
+_add("norm", ["group_norm"], cost="norm", rf="reduce", signature=("input", "num_groups", "weight", "bias", "eps"))
+_add("norm", ["instance_norm"], cost="norm", rf="reduce",
+     signature=("input", "running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum", "eps"))
+_add("norm", ["rms_norm"], cost="norm", rf="reduce", signature=("input", "normalized_shape", "weight", "eps"))
+_add("norm", ["local_response_norm"], cost="lrn", signature=("input", "size", "alpha", "beta", "k"))
+_add("normalize", ["normalize"], cost="normalize", signature=("input", "p", "dim", "eps"))
+
+# ------------------------------------------------------------------------------------------ pooling, resampling
+_POOL_SIG = ("input", "kernel_size", "stride", "padding", "dilation", "ceil_mode")
+_add("pool", ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+              "max_pool3d_with_indices"], cost="max_pool", rf="window", signature=_POOL_SIG)
+_add("pool", ["avg_pool1d", "avg_pool2d", "avg_pool3d"], cost="avg_pool", rf="window",
+     signature=("input", "kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"))
+_add("pool", ["lp_pool1d", "lp_pool2d", "lp_pool3d"], cost="lp_pool", rf="window",
+     signature=("input", "norm_type", "kernel_size", "stride", "ceil_mode"))
+_add("adaptive_pool", ["adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
+                       "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_max_pool1d_with_indices",
+                       "adaptive_max_pool2d_with_indices", "adaptive_max_pool3d_with_indices"],
+     cost="adaptive_pool", rf="adaptive", signature=("input", "output_size"))
+_add("reduce", ["mean", "sum", "nansum", "nanmean", "amax", "amin", "var", "std", "var_mean", "std_mean", "norm",
+                "logsumexp", "prod", "argmax", "argmin", "cumsum", "cumprod", "count_nonzero", "median", "topk",
+                "sort", "argsort", "aminmax", "max", "min", "linalg_vector_norm", "vector_norm"],
+     cost="reduce", rf="reduce", signature=("input", "dim"))
+_add("reduce", ["all", "any"], cost="reduce", rf="reduce", signature=("input", "dim"), facts=["needs_values"])
+_add("resize", ["interpolate", "upsample"], cost="interpolate", rf="resize",
+     signature=("input", "size", "scale_factor", "mode", "align_corners"))
+_add("resize", ["upsample_nearest", "upsample_bilinear"], cost="interpolate", rf="resize",
+     signature=("input", "size", "scale_factor"))
+_add("shuffle", ["pixel_shuffle"], cost="pixel_shuffle", rf="resize", signature=("input", "upscale_factor"))
+_add("shuffle", ["pixel_unshuffle"], cost="pixel_unshuffle", rf="window", signature=("input", "downscale_factor"))
+_add("pad", ["pad"], cost="pad", rf="window", signature=("input", "pad", "mode", "value"))
+
+# ------------------------------------------------------------------------------------------ layout (no arithmetic)
+_add("reshape", ["view", "reshape"], cost="view", rf="reshape", signature=("input", "shape"))
+_add("view", ["flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as", "ravel", "real", "imag",
+              "view_as_real"], cost="view", rf="reshape")
+_add("permute", ["permute"], cost="view", rf="reshape", signature=("input", "dims"))
+_add("permute", ["transpose"], cost="view", rf="reshape", signature=("input", "dim0", "dim1"))
+_add("permute", ["movedim"], cost="view", rf="reshape", signature=("input", "source", "destination"))
+_add("permute", ["t", "T", "mT", "H", "mH", "adjoint"], cost="view", rf="reshape")
+_add("expand", ["expand", "expand_as", "broadcast_to"], cost="view", rf="reshape")
+# layouts whose position mapping the shapes cannot prove: the receptive field is lost through them
+_add("opaque_layout", ["unfold", "fold", "as_strided", "view_as_complex"], cost="view", rf="reshape")
+# the same data as the input (the tracer makes no node when shape and dtype are unchanged)
+_add("alias", ["contiguous", "detach", "to", "type", "type_as", "half", "double", "bfloat16", "clone", "cpu",
+               "cuda", "requires_grad", "data", "identity", "stop_gradient"], cost="copy")
+# ``float(t)``, ``int(t)``, ``bool(t)``: Python's conversions read the value
+_add("alias", ["float"], cost="copy", facts=["needs_values", "scalar_conversion"])
+_add("copy", ["int", "bool"], cost="copy", facts=["needs_values", "scalar_conversion"])
+_add("copy", ["long"], cost="copy")
+_add("copy", ["repeat", "repeat_interleave", "tile", "roll", "flip", "fliplr", "flipud", "rot90", "tril", "triu",
+              "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "new_zeros",
+              "new_ones", "new_empty", "new_full", "new_tensor", "fill", "zero", "copy", "channel_shuffle",
+              "native_channel_shuffle", "one_hot", "embedding", "index_select", "gather", "scatter", "scatter_add",
+              "index_put", "index_add", "index_copy", "masked_scatter", "take_along_dim", "diag", "diagonal",
+              "diag_embed", "setitem", "bucketize", "searchsorted"], cost="copy")
+# identity in eval; their ``inplace=True`` is not an in-place result of the traced graph
+_add("dropout", ["dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"],
+     cost="copy")
+_add("copy", ["nonzero", "unique", "masked_select"], cost="copy", facts=["needs_values"])
+_add("slice", ["getitem"], cost="slice", rf="slice", signature=("input", "index"))
+_add("slice", ["narrow"], cost="slice", rf="slice", signature=("input", "dim", "start", "length"))
+_add("slice", ["select"], cost="slice", rf="slice", signature=("input", "dim", "index"))
+_add("slice", ["split", "split_with_sizes", "chunk", "tensor_split"], cost="slice", rf="slice",
+     signature=("input", "split_size_or_sections", "dim"))
+_add("slice", ["unbind"], cost="slice", rf="slice", signature=("input", "dim"))
+_add("slice", ["hsplit", "vsplit", "dsplit"], cost="slice", rf="slice")
+_add("concat", ["cat"], cost="concat", rf="concat", signature=("tensors", "dim"))
+_add("stack", ["stack"], cost="concat", rf="concat", signature=("tensors", "dim"), facts=["new_dim"])
+_add("stack", ["hstack", "vstack", "dstack", "column_stack"], cost="concat", rf="concat", signature=("tensors",))
+# tensors made from nothing traced (inside a module forward, e.g. an RNN's zero initial state)
+_add("factory", ["zeros", "ones", "empty", "full", "arange", "range", "linspace", "logspace", "eye", "tensor",
+                 "as_tensor", "scalar_tensor", "rand", "randn", "randint", "randperm", "empty_strided",
+                 "tril_indices", "triu_indices", "from_numpy", "normal", "bernoulli", "multinomial"],
+     cost="factory", rf="unknown")
+# reading a tensor's values: impossible on meta tensors (no cost rule: never traced to the end)
+_add("value", ["item", "index", "tolist", "numpy", "len", "equal", "allclose"], rf="unknown", facts=["needs_values"])
+
+
+#: canonical op name -> its entry
+OPS: Mapping[str, OpSpec] = _TABLE
+
+
+def spec(name: str) -> OpSpec | None:
+    """The table entry of canonical op ``name`` (None: an op layerscope does not know)."""
+    return _TABLE.get(name)
+
+
+def family(name: str) -> str | None:
+    entry = _TABLE.get(name)
+    return entry.family if entry is not None else None
+
+
+def in_family(name: str, *families: str) -> bool:
+    entry = _TABLE.get(name)
+    return entry is not None and entry.family in families
+
+
+def has_fact(name: str, fact: str) -> bool:
+    entry = _TABLE.get(name)
+    return entry is not None and fact in entry.facts
+
+
+def bind(name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The call's arguments by name, by the op's signature: ``bind("convolution", args)["transposed"]``.
+
+    Keyword arguments win; positional arguments beyond the signature are left out.
+    """
+    entry = _TABLE.get(name)
+    sig = entry.signature if entry is not None else ()
+    out = {n: v for n, v in zip(sig, args)}
+    out.update(kwargs or {})
+    return out
+
+
+__all__ = ["OPS", "OpSpec", "bind", "family", "has_fact", "in_family", "spec"]

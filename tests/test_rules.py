@@ -1,0 +1,164 @@
+"""The op table and its rules, tested directly: no model, no tracer.
+
+Shapes are checked against PyTorch's own meta kernels (the op run on meta tensors); costs against hand
+arithmetic written next to each case.
+"""
+
+import ast
+import os
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import layerscope
+from layerscope.rules import OPS, Call, bind, canonical_name, family, lookup, registered_ops, rule
+from layerscope.rules import _registry
+
+M = "meta"
+
+
+def t(*shape):
+    return torch.empty(shape, device=M)
+
+
+def _run(fn, args, kwargs):
+    """The rule's verdict on ``fn(*args, **kwargs)`` and PyTorch's meta output."""
+    out = fn(*args, **kwargs)
+    outs = list(out) if isinstance(out, (tuple, list)) else [out]
+    name, _ = canonical_name(fn)
+    cost = lookup(name)(Call(name, args, kwargs, outs))
+    return name, cost, outs[0]
+
+
+# (id, fn, args, kwargs, MACs, FLOPs) -- the output shape comes from PyTorch's meta kernel
+CASES = [
+    # out 16x16: (32 + 2*1 - 3)//2 + 1 = 16; MACs = 16*16*8 * 3*3*3
+    ("conv2d", F.conv2d, (t(1, 3, 32, 32), t(8, 3, 3, 3), t(8)), {"stride": 2, "padding": 1},
+     16 * 16 * 8 * 27, 2 * 16 * 16 * 8 * 27 + 16 * 16 * 8),
+    # positional, groups=4: weight (8, 8/4, 3, 3); MACs = 16*16*8 * 2*3*3
+    ("conv2d_groups_positional", F.conv2d, (t(1, 8, 16, 16), t(8, 2, 3, 3), None, 1, 1, 1, 4), {},
+     16 * 16 * 8 * 18, 2 * 16 * 16 * 8 * 18),
+    # torch.convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
+    ("convolution_depthwise", torch.convolution,
+     (t(1, 16, 8, 8), t(16, 1, 3, 3), None, [1, 1], [1, 1], [1, 1], False, [0, 0], 16), {},
+     8 * 8 * 16 * 9, 2 * 8 * 8 * 16 * 9),
+    # transposed: (5-1)*2 - 2*1 + 4 = 10; MACs = in_elements * C_out/groups * k = 4*5*5 * 2 * 4*4
+    ("convolution_transposed", torch.convolution,
+     (t(1, 4, 5, 5), t(4, 2, 4, 4), None, [2, 2], [1, 1], [1, 1], True, [0, 0], 1), {},
+     100 * 2 * 16, 2 * 100 * 2 * 16),
+    # (5-1)*2 - 2*1 + 3 + 1 = 10; MACs = 4*5*5 * 2 * 3*3
+    ("conv_transpose2d", F.conv_transpose2d, (t(1, 4, 5, 5), t(4, 2, 3, 3)),
+     {"stride": 2, "padding": 1, "output_padding": 1}, 100 * 2 * 9, 2 * 100 * 2 * 9),
+    # (50 - 5)//2 + 1 = 23; MACs = 23*4 * 2*5
+    ("conv1d", F.conv1d, (t(1, 2, 50), t(4, 2, 5)), {"stride": 2}, 23 * 4 * 10, 2 * 23 * 4 * 10),
+    # (12 + 2*2 - 2*(3-1) - 1)//1 + 1 = 12 (dilation 2); MACs = 12*12*12 * 2*27
+    ("conv3d_dilated", F.conv3d, (t(1, 2, 12, 12, 12), t(2, 2, 3, 3, 3)), {"padding": 2, "dilation": 2},
+     12 ** 3 * 2 * 2 * 27, 2 * 12 ** 3 * 2 * 2 * 27),
+    ("linear", F.linear, (t(2, 10), t(5, 10), t(5)), {}, 2 * 5 * 10, 2 * 100 + 10),
+    ("matmul", torch.matmul, (t(2, 3, 4), t(2, 4, 5)), {}, 2 * 3 * 5 * 4, 2 * 120),
+    ("addmm", torch.addmm, (t(3, 5), t(3, 4), t(4, 5)), {}, 3 * 5 * 4, 2 * 60 + 15),
+    # Q K^T and A V: 2 heads * L 4 * S 6 * (E 8 + Ev 8); + scale and softmax (4 per score)
+    ("sdpa", F.scaled_dot_product_attention, (t(1, 2, 4, 8), t(1, 2, 6, 8), t(1, 2, 6, 8)), {},
+     2 * 4 * 6 * 16, 2 * 768 + 4 * 2 * 4 * 6),
+    # (9 - 3)//2 + 1 = 4: 16 outputs * 9 comparisons
+    ("max_pool2d", F.max_pool2d, (t(1, 1, 9, 9), 3, 2), {}, 0, 16 * 9),
+    # (20 - 2*(3-1) - 1)//1 + 1 = 16 outputs * 3
+    ("max_pool1d_dilated", F.max_pool1d, (t(1, 1, 20), 3), {"stride": 1, "dilation": 2}, 0, 16 * 3),
+    ("avg_pool2d", F.avg_pool2d, (t(1, 1, 8, 8), 2), {}, 0, 16 * 4),
+    # (9 + 2*1 - 3)//2 + 1 = 5, ceil_mode: ceil(8/2) + 1 = 5
+    ("avg_pool2d_ceil", F.avg_pool2d, (t(1, 1, 9, 9), 3, 2, 1, True), {}, 0, 25 * 9),
+    ("adaptive_avg_pool2d", F.adaptive_avg_pool2d, (t(1, 2, 8, 8), 2), {}, 0, 2 * 64),
+    ("pad", F.pad, (t(1, 1, 5, 5), (1, 2, 0, 0)), {}, 0, 0),
+    ("pixel_unshuffle", F.pixel_unshuffle, (t(1, 1, 4, 4), 2), {}, 0, 0),
+    ("add", torch.add, (t(1, 4, 4), t(1, 4, 4)), {}, 0, 16),
+    ("softmax", torch.softmax, (t(2, 5), 1), {}, 0, 3 * 10),
+    ("batch_norm_eval", F.batch_norm, (t(2, 3, 4, 4), t(3), t(3), t(3), t(3)), {}, 0, 2 * 96),
+    ("layer_norm_affine", F.layer_norm, (t(2, 6), (6,), t(6), t(6)), {}, 0, 6 * 12),
+    ("interpolate_bilinear", F.interpolate, (t(1, 1, 4, 4),), {"scale_factor": 2, "mode": "bilinear"},
+     0, 64 * 2 * 4),
+    ("cat", torch.cat, ([t(1, 2, 3), t(1, 4, 3)], 1), {}, 0, 0),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_rule_against_meta_kernel_and_arithmetic(case):
+    _, fn, args, kwargs, macs, flops = case
+    name, cost, out = _run(fn, args, kwargs)
+    assert (cost.macs, cost.flops) == (macs, flops)
+    if cost.windows is not None:  # the window formula predicts PyTorch's output size on every axis
+        n = len(cost.windows)
+        assert tuple(w.size_out for w in cost.windows) == tuple(out.shape[-n:])
+    assert OPS[name].rf == cost.spatial or family(name) == "adaptive_pool"
+
+
+def test_convolution_groups_are_read_by_name():
+    # torch.convolution's 7th argument is ``transposed``, not ``groups`` (it used to record groups=1)
+    _, cost, _ = _run(torch.convolution, (t(1, 16, 8, 8), t(16, 1, 3, 3), None, [1, 1], [1, 1], [1, 1], False,
+                                          [0, 0], 16), {})
+    assert cost.attrs["groups"] == 16
+    _, cost, _ = _run(F.conv2d, (t(1, 8, 16, 16), t(8, 2, 3, 3), None, 1, 1, 1, 4), {})
+    assert cost.attrs["groups"] == 4
+    assert bind("convolution", [0, 1, 2, 3, 4, 5, True, 7, 16]) == {
+        "input": 0, "weight": 1, "bias": 2, "stride": 3, "padding": 4, "dilation": 5, "transposed": True,
+        "output_padding": 7, "groups": 16}
+    assert bind("conv_transpose2d", [0, 1], {"groups": 2})["groups"] == 2
+
+
+def test_every_costed_op_has_its_rule_and_no_rule_is_orphaned():
+    keys = {s.cost for s in OPS.values() if s.cost is not None}
+    assert keys == set(_registry._COSTS)
+    assert registered_ops() >= {n for n, s in OPS.items() if s.cost is not None}
+    assert all(s.family and s.rf for s in OPS.values())
+
+
+def test_duplicate_rules_are_refused_and_user_rules_work():
+    with pytest.raises(ValueError, match="duplicate"):
+        rule("conv2d")(lambda call: None)
+    with pytest.raises(ValueError, match="duplicate"):
+        _registry.cost("conv")(lambda call: None)
+    name = "layerscope_test_op"
+    rule(name)(lambda call: _registry.OpCost(1, 2))
+    try:
+        assert lookup(name)(None).flops == 2 and name in registered_ops()
+    finally:
+        _registry._RULES.pop(name)
+
+
+@pytest.mark.parametrize("func, expected", [
+    (torch.Tensor.__iadd__, ("add", True)), (torch.Tensor.__radd__, ("add", False)),
+    (torch.Tensor.relu_, ("relu", True)), (torch.Tensor.__truediv__, ("div", False)),
+    (torch.concat, ("cat", False)), (torch.Tensor.__getitem__, ("getitem", False)),
+])
+def test_canonical_names_are_in_the_table(func, expected):
+    assert canonical_name(func) == expected and expected[0] in OPS
+
+
+def test_no_op_name_vocabulary_outside_rules():
+    """Modules outside rules/ ask the table (family, has_fact) instead of listing op names: no collection of
+    op names assigned to a variable, no comparison of an op's name with a literal op name."""
+    src = os.path.dirname(layerscope.__file__)
+    # a family may share its op's name (linear, pad, einsum); one-letter names (T, H) are axis names
+    vocabulary = {n for n in OPS if len(n) > 1} - {s.family for s in OPS.values()}
+    found = []
+    for dp, _, files in os.walk(src):
+        for f in files:
+            path = os.path.join(dp, f)
+            rel = os.path.relpath(path, src)
+            if not f.endswith(".py") or rel.startswith("rules"):
+                continue
+            with open(path, encoding="utf-8") as fh:
+                tree = ast.parse(fh.read())
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Assign):
+                    names = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and c.value in vocabulary]
+                    if len(names) >= 2:
+                        found.append(f"{rel}:{node.lineno}: {names}")
+                elif isinstance(node, ast.Compare):
+                    left = node.left
+                    is_op_name = (isinstance(left, ast.Attribute) and left.attr == "op") or (
+                        isinstance(left, ast.Name) and left.id in ("op", "name"))
+                    consts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in vocabulary]
+                    if is_op_name and consts:
+                        found.append(f"{rel}:{node.lineno}: {consts}")
+    assert not found, "ask layerscope.rules.table instead:\n" + "\n".join(found)
