@@ -78,6 +78,7 @@ CASES = [
     ("interpolate_bilinear", F.interpolate, (t(1, 1, 4, 4),), {"scale_factor": 2, "mode": "bilinear"},
      0, 64 * 2 * 4),
     ("cat", torch.cat, ([t(1, 2, 3), t(1, 4, 3)], 1), {}, 0, 0),
+    ("logaddexp", torch.logaddexp, (t(2, 3, 4), t(1, 3, 4)), {}, 0, 24),  # 1 FLOP per output element
 ]
 
 
@@ -162,3 +163,24 @@ def test_no_op_name_vocabulary_outside_rules():
                     if is_op_name and consts:
                         found.append(f"{rel}:{node.lineno}: {consts}")
     assert not found, "ask layerscope.rules.table instead:\n" + "\n".join(found)
+
+
+def test_an_op_added_by_one_entry_is_counted_explained_and_recovered():
+    # logaddexp is one line of the table (family elementwise_binary): counted, and its broadcasting failure
+    # is explained (LS101, a merge of two branches) and recovered like add's, with no other file touched
+    import torch.nn as nn
+
+    class Merge(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 3), nn.Conv2d(3, 4, 5)
+
+        def forward(self, x):
+            return torch.logaddexp(self.a(x), self.b(x)).relu()
+
+    report = layerscope.analyze(Merge(), input_size=16)
+    (err,) = report.errors
+    assert err.code == "LS101" and "logaddexp" in err.message, err  # two branches of x that differ: a merge
+    # recovered: tracing went on after the failure (relu ran on the substituted output)
+    assert report.nodes[-1].type == "ReLU" or report.nodes[-1].name.endswith("relu")
+    assert "logaddexp" not in report.unknown_ops

@@ -82,7 +82,7 @@ _add("elementwise_binary", ["mul", "div"], cost="elementwise", signature=("input
 _add("elementwise_binary", [
     "floor_divide", "remainder", "fmod", "pow", "maximum", "minimum", "fmax", "fmin", "where", "lerp", "addcmul",
     "addcdiv", "atan2", "hypot", "copysign", "xlogy", "eq", "ne", "lt", "le", "gt", "ge", "logical_and",
-    "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "masked_fill",
+    "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "masked_fill", "logaddexp",
 ], cost="elementwise", signature=("input", "other"))
 # binary too, but recovery and the explainers have never treated them as merges of two traced branches
 _add("elementwise", ["float_power", "heaviside"], cost="elementwise", signature=("input", "other"))
