@@ -113,6 +113,19 @@ def test_every_costed_op_has_its_rule_and_no_rule_is_orphaned():
     assert all(s.family and s.rf for s in OPS.values())
 
 
+def test_backward_slot_defaults_to_the_cost_key():
+    from layerscope.rules import lookup_backward
+
+    assert lookup_backward("conv2d") is None  # no backward rule registered: unknown, not zero
+    fn = _registry.backward_cost("matmul")(lambda call: _registry.OpCost(2, 4))
+    try:
+        assert lookup_backward("bmm") is fn and lookup_backward("conv2d") is None
+        with pytest.raises(ValueError, match="duplicate"):
+            _registry.backward_cost("matmul")(fn)
+    finally:
+        _registry._BACKWARD.pop("matmul")
+
+
 def test_duplicate_rules_are_refused_and_user_rules_work():
     with pytest.raises(ValueError, match="duplicate"):
         rule("conv2d")(lambda call: None)

@@ -44,10 +44,16 @@ def rule(*names: str) -> Callable[[Any], Any]:
     return _registry.rule(*names)
 
 
+def lookup_backward(name: str) -> Any:
+    """The backward cost rule of canonical op ``name`` (None: none registered)."""
+    _builtins()
+    return _registry.lookup_backward(name)
+
+
 def registered_ops() -> frozenset[str]:
     _builtins()
     return _registry.registered_ops()
 
 
 __all__ = ["Call", "OPS", "OpCost", "OpSpec", "bind", "canonical_name", "family", "has_fact", "in_family",
-           "lookup", "registered_ops", "rule", "spec"]
+           "lookup", "lookup_backward", "registered_ops", "rule", "spec"]

@@ -70,6 +70,33 @@ def cost(key: str) -> Callable[[Rule], Rule]:
     return register
 
 
+_BACKWARD: dict[str, Rule] = {}  # backward cost keys -> rules (rules/backward.py)
+
+
+def backward_cost(key: str) -> Callable[[Rule], Rule]:
+    """Register ``fn`` as the backward cost rule of every op whose entry has ``backward=key`` (by default the
+    entry's forward ``cost`` key): the slot the training rules fill."""
+
+    def register(fn: Rule) -> Rule:
+        if key in _BACKWARD:
+            raise ValueError(f"duplicate backward rule {key!r}: {fn.__name__} and {_BACKWARD[key].__name__}")
+        if not any((s.backward or s.cost) == key for s in OPS.values()):
+            raise ValueError(f"no op in the op table has backward (or cost) key {key!r}")
+        _BACKWARD[key] = fn
+        return fn
+
+    return register
+
+
+def lookup_backward(name: str) -> Rule | None:
+    """The backward cost rule of canonical op ``name`` (None: none registered, unknown, never zero)."""
+    entry = OPS.get(name)
+    if entry is None:
+        return None
+    key = entry.backward or entry.cost
+    return _BACKWARD.get(key) if key is not None else None
+
+
 def rule(*names: str) -> Callable[[Rule], Rule]:
     """Register ``fn`` as the rule of every op in ``names``; a name that already has a rule (built-in or
     registered) is refused."""

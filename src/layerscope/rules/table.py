@@ -9,7 +9,8 @@ returns: ``conv2d``, ``add``, ``getitem``...):
 - ``signature``: its positional argument names, so that arguments are read **by name** whatever the calling
   convention (:func:`bind`; ``torch.convolution``'s 7th argument is ``transposed``, ``conv2d``'s is ``groups``);
 - ``cost``: the key of its forward cost rule in :mod:`layerscope.rules.ops` (None: no rule, the op is counted
-  as unknown, never as zero); ``backward``: the key of its backward cost rule (filled by the training rules);
+  as unknown, never as zero); ``backward``: the key of its backward cost rule when it differs from ``cost``
+  (``rules._registry.backward_cost(key)`` registers one; ``rules.lookup_backward(name)`` finds it);
 - ``rf``: its receptive-field step, how it maps spatial positions (``pointwise``, ``window``, ``global``,
   ``resize``, ``adaptive``, ``reshape``, ``reduce``, ``slice``, ``concat``, ``channel``, ``unknown``); a rule
   may refine it for one call (an adaptive pool to 1x1 is ``global``);
