@@ -535,3 +535,31 @@ def test_W6_diff_says_when_a_side_has_errors(work, capsys):
     assert code == 1 and "LS100" in out
     code, out, _ = run(capsys, "diff", "good.py:build", "good.py:Net", "-s", "32", "--format", "json")
     assert code == 0 and json.loads(out)["ok"] is True
+
+
+def test_failed_status_always_fails_check_compare_and_diff():
+    """A report whose status is "failed" fails the gate, even when no finding at or above --fail-on says why
+    (check then adds the missing LS100 itself)."""
+    from layerscope.commands.check import Run, exit_code
+    from layerscope.diagnostics import make
+
+    silent = Run("m:x", 32, [], {"status": "failed"})
+    assert exit_code([silent], "error") == 1
+    assert exit_code([Run("m:x", 32, [make("LS301", "lint")], {"status": "complete"})], "error") == 0
+    loaded = Run("m:y", 32, [], {"status": "complete"})
+    not_loaded = Run("m:z", 32, [], {"status": "load-failed"}, error=LayerscopeError("no", code="LS923"))
+    assert exit_code([loaded, not_loaded], "error") == 2
+
+
+def test_P2_github_annotations_only_point_into_the_repository(work):
+    from layerscope.commands.check import Run, format_github
+    from layerscope.diagnostics import make
+
+    import torchvision.models.resnet as tv_resnet  # an installed file: it exists, but outside the repository
+
+    d = make("LS403", "x", module="layer3", source=f"{tv_resnet.__file__}:9")
+    local = make("LS104", "y", module="conv", source=str(work / "good.py") + ":7")
+    text = format_github([Run("torchvision:resnet18", 224, [d, local], {"status": "complete"})], "error")
+    notice, error = [l for l in text.splitlines() if l.startswith("::")]
+    assert "file=" not in notice and "title=LS403 layer3" in notice
+    assert "file=good.py,line=7" in error

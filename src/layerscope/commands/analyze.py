@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output)  # before the analysis, which may take a while
     size = input_size_from(args)
+    if sys.stderr.isatty():  # big models take seconds: say what is happening (not in logs or pipes)
+        print(f"layerscope: analyzing {args.spec} at {' '.join(args.input_size)} ...", file=sys.stderr, flush=True)
     with user_code():
         model = load_model(args.spec)
         report = analyze(model, input_size=size, batch_size=args.batch_size, mode=args.mode,
