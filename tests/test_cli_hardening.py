@@ -502,6 +502,18 @@ def test_P11_torch_warnings_do_not_leak(recwarn):
     assert not [w for w in recwarn if "requires_grad" in str(w.message)]
 
 
+def test_P11_jit_deprecation_notices_of_the_model_script_do_not_leak(work, capsys):
+    (work / "scripted.py").write_text("import torch, torch.nn as nn\n"
+                                      "def build(): return torch.jit.script(nn.Sequential(nn.Linear(4, 4)))\n")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["analyze", "scripted.py:build", "-s", "1x4"])
+    capsys.readouterr()
+    assert not [w for w in caught if "torch.jit" in str(w.message)]
+
+
 # ------------------------------------------------------------------------------- wrong verdicts (W5, W6)
 def _tiny(width):
     return nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU())
