@@ -227,9 +227,11 @@ def test_M2_token_model_with_2d_long_input_works_as_written():
 def test_M2_first_layer_rejecting_the_input_blames_the_input_size(work, capsys):
     code, out, _ = run(capsys, "analyze", "good.py:Net", "-s", "1x4x32x32")
     assert code == 1
-    line = next(x for x in out.splitlines() if "LS104" in x)
-    assert "model input" in line and "check the input size first" in line
-    assert "--input-size 1x3x32x32" in line  # how to give the size the layer wants
+    lines = out.splitlines()
+    i = next(i for i, x in enumerate(lines) if "LS104" in x)
+    message, hint = lines[i], lines[i + 1]
+    assert "model input" in message and "check the input size first" in hint
+    assert "--input-size 1x3x32x32" in hint  # how to give the size the layer wants
     # eager PyTorch accepts that suggested size
     from importlib import util
 
@@ -240,6 +242,15 @@ def test_M2_first_layer_rejecting_the_input_blames_the_input_size(work, capsys):
     # a rank the layer cannot take: also the input size's fault
     code, out, _ = run(capsys, "analyze", "good.py:Net", "-s", "1x3x224x224x5")
     assert code == 1 and "model input (1, 3, 224, 224, 5)" in out and "in_channels" not in out.split("hint")[0]
+
+
+def test_P3_text_table_has_a_receptive_field_column_and_short_diagnostic_lines(work, capsys):
+    code, out, _ = run(capsys, "analyze", "good.py:ChannelBug", "-s", "32")
+    header = out.splitlines()[0].split()
+    assert "RF" in header
+    conv1 = next(x for x in out.splitlines() if x.startswith("conv1 "))
+    assert conv1.split()[header.index("RF")] == "3"  # one 3x3 conv sees 3 px
+    assert any(x.strip().startswith("hint:") for x in out.splitlines())
 
 
 @pytest.mark.parametrize("size", ["3x", "1x3x32x32x", "x3", "3xx4", "0x3x32x32", "3x0x32", "-1"])
