@@ -39,7 +39,8 @@ GOOD = textwrap.dedent('''
             return self.conv2(self.conv1(x))
     class Chained(nn.Module):
         def __init__(self):
-            super().__init__(); self.conv_a = nn.Conv2d(3, 16, 3, padding=1); self.conv_b = nn.Conv2d(8, 32, 3, padding=1)
+            super().__init__()
+            self.conv_a = nn.Conv2d(3, 16, 3, padding=1); self.conv_b = nn.Conv2d(8, 32, 3, padding=1)
         def forward(self, x):
             skip = self.conv_a(x)
             return self.conv_b(skip) + skip
