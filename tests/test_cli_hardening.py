@@ -39,7 +39,8 @@ GOOD = textwrap.dedent('''
             return self.conv2(self.conv1(x))
     class Chained(nn.Module):
         def __init__(self):
-            super().__init__(); self.conv_a = nn.Conv2d(3, 16, 3, padding=1); self.conv_b = nn.Conv2d(8, 32, 3, padding=1)
+            super().__init__()
+            self.conv_a = nn.Conv2d(3, 16, 3, padding=1); self.conv_b = nn.Conv2d(8, 32, 3, padding=1)
         def forward(self, x):
             skip = self.conv_a(x)
             return self.conv_b(skip) + skip
@@ -227,9 +228,11 @@ def test_M2_token_model_with_2d_long_input_works_as_written():
 def test_M2_first_layer_rejecting_the_input_blames_the_input_size(work, capsys):
     code, out, _ = run(capsys, "analyze", "good.py:Net", "-s", "1x4x32x32")
     assert code == 1
-    line = next(x for x in out.splitlines() if "LS104" in x)
-    assert "model input" in line and "check the input size first" in line
-    assert "--input-size 1x3x32x32" in line  # how to give the size the layer wants
+    lines = out.splitlines()
+    i = next(i for i, x in enumerate(lines) if "LS104" in x)
+    message, hint = lines[i], lines[i + 1]
+    assert "model input" in message and "check the input size first" in hint
+    assert "--input-size 1x3x32x32" in hint  # how to give the size the layer wants
     # eager PyTorch accepts that suggested size
     from importlib import util
 
@@ -240,6 +243,15 @@ def test_M2_first_layer_rejecting_the_input_blames_the_input_size(work, capsys):
     # a rank the layer cannot take: also the input size's fault
     code, out, _ = run(capsys, "analyze", "good.py:Net", "-s", "1x3x224x224x5")
     assert code == 1 and "model input (1, 3, 224, 224, 5)" in out and "in_channels" not in out.split("hint")[0]
+
+
+def test_P3_text_table_has_a_receptive_field_column_and_short_diagnostic_lines(work, capsys):
+    code, out, _ = run(capsys, "analyze", "good.py:ChannelBug", "-s", "32")
+    header = out.splitlines()[0].split()
+    assert "RF" in header
+    conv1 = next(x for x in out.splitlines() if x.startswith("conv1 "))
+    assert conv1.split()[header.index("RF")] == "3"  # one 3x3 conv sees 3 px
+    assert any(x.strip().startswith("hint:") for x in out.splitlines())
 
 
 @pytest.mark.parametrize("size", ["3x", "1x3x32x32x", "x3", "3xx4", "0x3x32x32", "3x0x32", "-1"])
@@ -502,6 +514,18 @@ def test_P11_torch_warnings_do_not_leak(recwarn):
     assert not [w for w in recwarn if "requires_grad" in str(w.message)]
 
 
+def test_P11_jit_deprecation_notices_of_the_model_script_do_not_leak(work, capsys):
+    (work / "scripted.py").write_text("import torch, torch.nn as nn\n"
+                                      "def build(): return torch.jit.script(nn.Sequential(nn.Linear(4, 4)))\n")
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["analyze", "scripted.py:build", "-s", "1x4"])
+    capsys.readouterr()
+    assert not [w for w in caught if "torch.jit" in str(w.message)]
+
+
 # ------------------------------------------------------------------------------- wrong verdicts (W5, W6)
 def _tiny(width):
     return nn.Sequential(nn.Conv2d(3, width, 3), nn.ReLU())
@@ -535,3 +559,31 @@ def test_W6_diff_says_when_a_side_has_errors(work, capsys):
     assert code == 1 and "LS100" in out
     code, out, _ = run(capsys, "diff", "good.py:build", "good.py:Net", "-s", "32", "--format", "json")
     assert code == 0 and json.loads(out)["ok"] is True
+
+
+def test_failed_status_always_fails_check_compare_and_diff():
+    """A report whose status is "failed" fails the gate, even when no finding at or above --fail-on says why
+    (check then adds the missing LS100 itself)."""
+    from layerscope.commands.check import Run, exit_code
+    from layerscope.diagnostics import make
+
+    silent = Run("m:x", 32, [], {"status": "failed"})
+    assert exit_code([silent], "error") == 1
+    assert exit_code([Run("m:x", 32, [make("LS301", "lint")], {"status": "complete"})], "error") == 0
+    loaded = Run("m:y", 32, [], {"status": "complete"})
+    not_loaded = Run("m:z", 32, [], {"status": "load-failed"}, error=LayerscopeError("no", code="LS923"))
+    assert exit_code([loaded, not_loaded], "error") == 2
+
+
+def test_P2_github_annotations_only_point_into_the_repository(work):
+    from layerscope.commands.check import Run, format_github
+    from layerscope.diagnostics import make
+
+    import torchvision.models.resnet as tv_resnet  # an installed file: it exists, but outside the repository
+
+    d = make("LS403", "x", module="layer3", source=f"{tv_resnet.__file__}:9")
+    local = make("LS104", "y", module="conv", source=str(work / "good.py") + ":7")
+    text = format_github([Run("torchvision:resnet18", 224, [d, local], {"status": "complete"})], "error")
+    notice, error = [l for l in text.splitlines() if l.startswith("::")]
+    assert "file=" not in notice and "title=LS403 layer3" in notice
+    assert "file=good.py,line=7" in error

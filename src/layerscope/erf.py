@@ -142,9 +142,9 @@ def effective_receptive_field(
 ) -> EffectiveReceptiveField:
     """Measure the effective receptive field of the centre output unit (or ``unit``) by backpropagation.
 
-    ``input_size`` (and ``full_shape``) as in :func:`layerscope.analyze` (one input, batch dim ignored). ``samples`` random
-    inputs (standard normal, or all ones) are run in batches of ``batch_size`` on CPU through a deep copy of
-    the model with its current weights (a model built on meta gets a fresh random init). The model itself is
+    ``input_size`` (and ``full_shape``) as in :func:`layerscope.analyze` (one input, batch dim ignored).
+    ``samples`` random inputs (standard normal, or all ones) are run in batches of ``batch_size`` on CPU
+    through a deep copy of the model with its current weights (a model built on meta gets a fresh random init). The model itself is
     not touched. Before running, the activation memory of one batch is estimated with a meta trace and the
     call refuses to go above ``max_bytes`` (LS968).
 

@@ -110,8 +110,13 @@ def writing(path: str, *, option: str = "-o") -> Iterator[None]:
 @contextlib.contextmanager
 def user_code() -> Iterator[None]:
     """While importing, building and tracing the user's model: its ``print()`` goes to stderr, so that stdout
-    carries only layerscope's output (json, csv, junit, github annotations)."""
-    with contextlib.redirect_stdout(sys.stderr):
+    carries only layerscope's output (json, csv, junit, github annotations), and torch's deprecation notices
+    about ``torch.jit`` (raised when the model script builds a ScriptModule) are not repeated on every run."""
+    import warnings
+
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit.*")
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit.*")
         yield
 
 

@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=non_negative_int, default=None,
                         help="group layers deeper than this module depth under their parent (its row sums them)")
     parser.add_argument("--no-plots", action="store_true", help="with -o REPORT.md/.html: do not write the PNG plots")
-    parser.add_argument("--graph-depth", type=non_negative_int, default=2, help="module depth of the layer-graph plot (default 2)")
+    parser.add_argument("--graph-depth", type=non_negative_int, default=2,
+                        help="module depth of the layer-graph plot (default 2)")
     parser.add_argument("--top-k", type=positive_int, default=10, help="layers in the top-MACs/params tables and plot")
     parser.add_argument("-o", "--output", default=None, help="write the report to this file")
     parser.add_argument("--format", choices=["text", "md", "html", "json", "csv"], default=None,
@@ -61,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.output)  # before the analysis, which may take a while
     size = input_size_from(args)
+    if sys.stderr.isatty():  # big models take seconds: say what is happening (not in logs or pipes)
+        print(f"layerscope: analyzing {args.spec} at {' '.join(args.input_size)} ...", file=sys.stderr, flush=True)
     with user_code():
         model = load_model(args.spec)
         report = analyze(model, input_size=size, batch_size=args.batch_size, mode=args.mode,

@@ -33,18 +33,24 @@ def totals_lines(report: Any) -> list[str]:
 def report_text(report: Any, *, max_depth: int | None = None, diagnostics: bool = True) -> str:
     from .table import grouped_rows
 
+    from .markdown import _rf_text
+
     rows = []
     # deeper layers are folded into their parent module's row (which sums them)
     for r in grouped_rows(report, max_depth):
         rows.append([
             "  " * max(r["depth"] - 1, 0) + r["name"], r["type"], shape(r["output_shape"]),
-            f"{r['params']:,}", f"{r['macs']:,}" + ("" if r["complete"] else "*"), r["formula"] or "",
+            f"{r['params']:,}", f"{r['macs']:,}" + ("" if r["complete"] else "*"), _rf_text(r.get("rf")),
+            r["formula"] or "",
         ])
-    out = [_table(["layer", "type", "output", "params", "MACs", "formula"], rows, {3, 4}), ""]
+    out = [_table(["layer", "type", "output", "params", "MACs", "RF", "formula"], rows, {3, 4, 5}), ""]
     out += totals_lines(report)
     if diagnostics and report.diagnostics:
         out.append("")
         out.append("diagnostics:")
-        for d in report.diagnostics:
-            out.append(f"  {d}")
+        for d in report.diagnostics:  # the hint on its own line keeps lines readable on a terminal
+            where = f" {d.module}" if d.module else ""
+            out.append(f"  {d.code} {d.severity}{where}: {d.text}")
+            if d.hint:
+                out.append(f"      hint: {d.hint}")
     return "\n".join(out)
