@@ -20,5 +20,6 @@ from __future__ import annotations
 from ._registry import Call, OpCost, canonical_name, lookup, registered_ops, rule
 
 from . import ops as _ops  # noqa: F401  (registers the rules)
+from . import cells as _cells  # noqa: F401  (RNN cells, weight norm)
 
 __all__ = ["Call", "OpCost", "canonical_name", "lookup", "registered_ops", "rule"]
