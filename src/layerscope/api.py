@@ -91,7 +91,9 @@ def analyze(
                   options={"default_batch": not _batch_given(input_size, inputs, batch_size, full_shape),
                            "hook_failures": tuple(result.hook_failures), "output_type": result.output_type})
     found = run_analyzers(ctx)
-    diagnostics = list(found.diagnostics)
+    from .tracing.definitions import at_definitions
+
+    diagnostics = at_definitions(model, list(found.diagnostics))
     if select is not None or ignore is not None:
         from .check import filter_codes
 
