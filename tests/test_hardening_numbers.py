@@ -321,7 +321,7 @@ def test_F1_user_hook_reading_values_does_not_fail_the_model():
     assert model.stats == [] and len(model.c._forward_hooks) == 1  # the user's model untouched
 
 
-def test_F1_hook_that_changes_the_output_is_kept():
+def test_user_hook_that_changes_the_output_is_kept():
     model = _Logged(returning=True)
     r = layerscope.analyze(model, input_size=16)
     with torch.no_grad():
