@@ -13,6 +13,10 @@ class LayerscopeError(Exception):
     - LS900 unexpected internal error (the CLI's last resort); LS91x the input specification
       (LS912 a size or batch below 1, LS919 a batch_size that contradicts the shape's batch);
       LS92x loading a model SPEC (LS927 the model's forward called sys.exit()); LS93x tracing;
+    - LS93x tracing: LS931 the model cannot be deep-copied, LS932 ``strict=True`` and the trace failed,
+      LS933 a TorchScript model (analyze the eager module), LS934 an ``analyze()`` keyword it does not have
+      (torchinfo's ``depth=``/``input_data=``/``dtypes=``/``device=``), LS935 lazy parameters the input cannot
+      materialize;
     - LS94x options: LS941 a CLI input size, LS942-LS944 output-size arguments, LS945 report schema,
       LS946 diagnostic code selection, LS947 a budget quantity, LS948 ``--fail-on``, LS949 ``[tool.layerscope]``;
     - LS95x a missing optional dependency;
