@@ -182,6 +182,14 @@ def test_W2_failed_status_always_carries_its_diagnostic(tmp_path):
     assert r.status == "failed" and not r.ok
     d = [d for d in r.diagnostics if d.severity == "error"]
     assert [x.code for x in d] == ["LS203"] and "NoneType" in d[0].message
+    # the reason stays even when the user filters the LS2xx findings away
+    r2 = layerscope.analyze(Nothing(), inputs=torch.randn(2, 8), ignore="LS2")
+    assert r2.status == "failed" and "LS203" in codes(r2)
+    from layerscope.cli import main
+
+    spec = _write(tmp_path, "nothing.py", "import torch.nn as nn\n"
+                  "class Net(nn.Module):\n    def forward(self, x):\n        return None\n")
+    assert main(["check", f"{spec}:Net", "-s", "8"]) == 1
 
 
 # ------------------------------------------------------------------------------------------------ W3
@@ -513,3 +521,19 @@ def test_P10_independent_bugs_anchored_on_their_layer_definitions():
     assert by_code["LS102"].source.endswith(f"buggy.py:{bug_line['BUG 2']}")
     # the forward line that called them is kept
     assert by_code["LS104"].data["called_at"] == by_code["LS102"].data["called_at"]
+
+
+@pytest.mark.parametrize("fn, flops", [
+    (lambda x: torch.fft.rfft2(x), 2.5 * 3 * 256 * 8),          # 3 real 16x16 transforms: L = 256, log2 = 8
+    (lambda x: torch.fft.fft(x, dim=-1), 5 * 48 * 16 * 4),      # 3*16 complex length-16 transforms
+    (lambda x: torch.fft.rfft(x, n=32), 2.5 * 48 * 32 * 5),     # zero-padded to n = 32: log2 = 5
+    (lambda x: torch.fft.irfft2(torch.fft.rfft2(x), s=x.shape[-2:]), 2 * 2.5 * 3 * 256 * 8),
+], ids=["rfft2", "fft", "rfft_n", "irfft2"])
+def test_F6_fft_counted_by_the_stated_convention(fn, flops):
+    class F(nn.Module):
+        def forward(self, x):
+            return fn(x)
+
+    r = layerscope.analyze(F(), input_size=(3, 16, 16))
+    assert r.status == "complete" and "LS201" not in codes(r)  # partial on main
+    assert r.total_flops == flops and r.total_macs == 0

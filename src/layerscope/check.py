@@ -27,7 +27,8 @@ FailOn = Literal["error", "warning", "info"]
 
 #: a failed forward pass is always reported, whatever ``select``/``ignore`` say: the rest of the report
 #: (totals, lints) is incomplete without it (as a linter always reports syntax errors)
-ALWAYS_REPORTED = frozenset({"LS100", "LS101", "LS102", "LS103", "LS104", "LS105", "LS106", "LS107", "LS108"})
+ALWAYS_REPORTED = frozenset({"LS100", "LS101", "LS102", "LS103", "LS104", "LS105", "LS106", "LS107", "LS108",
+                             "LS203"})  # LS203: the forward returned no tensor (status failed)
 
 
 def parse_codes(codes: Sequence[str] | str | None) -> tuple[str, ...]:

@@ -21,5 +21,6 @@ from ._registry import Call, OpCost, canonical_name, lookup, registered_ops, rul
 
 from . import ops as _ops  # noqa: F401  (registers the rules)
 from . import cells as _cells  # noqa: F401  (RNN cells, weight norm)
+from . import spectral as _spectral  # noqa: F401  (torch.fft)
 
 __all__ = ["Call", "OpCost", "canonical_name", "lookup", "registered_ops", "rule"]
