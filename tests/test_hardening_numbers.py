@@ -328,6 +328,24 @@ def test_F1_user_hook_reading_values_does_not_fail_the_model():
     assert r.total_macs == 14 * 14 * 4 * 3 * 3 * 3
     assert model.stats == [] and len(model.c._forward_hooks) == 1  # the user's model untouched
 
+    class Checked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Conv2d(3, 4, 3)
+
+            def check(m, args):
+                if args[0].shape[-1] != 32:
+                    raise ValueError("this model wants 32 px")
+
+            self.c.register_forward_pre_hook(check)
+
+        def forward(self, x):
+            return self.c(x)
+
+    # a hook's own check failing (not a value read on meta) is shown as a warning, the model still analyzed
+    d = [x for x in layerscope.analyze(Checked(), input_size=16).diagnostics if x.code == "LS125"]
+    assert len(d) == 1 and d[0].severity == "warning" and "wants 32 px" in d[0].message
+
 
 def test_user_hook_that_changes_the_output_is_kept():
     model = _Logged(returning=True)
@@ -447,6 +465,10 @@ def test_M9_low_precision_model_gets_an_input_of_its_dtype(dtype):
     forced = layerscope.analyze(model, input_size=16, dtype=torch.float32)
     d = forced.errors[0]
     assert d.code == "LS100" and "from parameter 0.weight" in d.message and "a constant" not in d.message
+    # most parameters in low precision, norms kept in float32 (a common recipe): still a low-precision input
+    mixed = nn.Sequential(nn.Conv2d(3, 8, 3).to(dtype), nn.BatchNorm2d(8))
+    r = layerscope.analyze(mixed, input_size=16)
+    assert r.inputs[0].dtype == str(dtype).replace("torch.", "") and r.ok
 
 
 # ------------------------------------------------------------------------------------------------ M12

@@ -41,8 +41,8 @@ def analyze(
     ``select=`` / ``ignore=``: diagnostic code prefixes to keep / drop (``"LS3"``, ``["LS301", "LS110"]``);
     a failed forward pass (LS100-LS108) is always reported.
 
-    ``dtype``: the dtype of the inputs built from ``input_size``; by default the one all floating-point
-    parameters share (a ``.half()`` model gets float16 inputs), else float32. A ``torch.compile``d model is
+    ``dtype``: the dtype of the inputs built from ``input_size``; by default the floating dtype of most
+    parameters (a ``.half()`` model gets float16 inputs), else float32. A ``torch.compile``d model is
     analyzed through its eager ``_orig_mod``; a TorchScript model is refused (LS933). torchinfo's ``depth=``,
     ``input_data=``, ``dtypes=`` and ``device=`` are refused with LS934, which says what to use instead.
 
@@ -155,19 +155,19 @@ def _refuse_unsupported(unsupported: dict[str, Any]) -> None:
 
 
 def _parameter_dtype(model: Any) -> Any:
-    """The dtype every floating-point parameter of ``model`` shares (None when mixed, none, or float32)."""
+    """The floating dtype holding most of ``model``'s parameter elements (a ``.half()`` model that keeps its
+    norms in float32 is still a float16 model); None for float32 or no floating parameters."""
     import torch
 
-    found = set()
+    count: dict[Any, int] = {}
     for p in model.parameters():
-        if isinstance(p, torch.nn.parameter.UninitializedParameter):
+        if isinstance(p, torch.nn.parameter.UninitializedParameter) or not p.is_floating_point():
             continue
-        if p.is_floating_point():
-            found.add(p.dtype)
-            if len(found) > 1:
-                return None
-    dtype = next(iter(found), None)
-    return dtype if dtype is not None and dtype != torch.float32 else None
+        count[p.dtype] = count.get(p.dtype, 0) + p.numel()
+    if not count:
+        return None
+    dtype = max(count, key=lambda d: count[d])  # ties: the first seen (dicts keep insertion order)
+    return dtype if dtype != torch.float32 else None
 
 
 def _batch_given(input_size: Any, inputs: Any, batch_size: Any, full_shape: bool = False) -> bool:

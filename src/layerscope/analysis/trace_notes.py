@@ -10,6 +10,9 @@ from .context import Context
 def analyze_trace_notes(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for h in ctx.options.get("hook_failures", ()):
+        # reading values of a meta tensor is expected of a logging hook (info); any other exception may be the
+        # hook's own check of the model failing, which the user should see (warning)
+        on_meta = "meta" in h.message.lower()
         out.append(make(
             "LS125",
             f"the {h.kind} {h.hook} on {h.module} failed on meta tensors ({h.exception}: {h.message}); it was "
@@ -17,6 +20,7 @@ def analyze_trace_notes(ctx: Context) -> list[Diagnostic]:
             hint="expected for hooks that read tensor values (logging, statistics): layerscope traces without "
                  "values; a hook that changes the layer's output is left out of the analysis",
             module=h.module, source=h.source, hook=h.hook, kind=h.kind,
+            severity="info" if on_meta else "warning",
         ))
     returned = ctx.options.get("output_type")
     if returned is not None and not ctx.failures and not ctx.graph.outputs:
