@@ -24,6 +24,7 @@ def analyze(
     recover: bool = True,
     select: Sequence[str] | str | None = None,
     ignore: Sequence[str] | str | None = None,
+    **unsupported: Any,
 ) -> Report:
     """Trace ``model``'s forward pass on meta tensors and analyze it.
 
@@ -40,6 +41,11 @@ def analyze(
     ``select=`` / ``ignore=``: diagnostic code prefixes to keep / drop (``"LS3"``, ``["LS301", "LS110"]``);
     a failed forward pass (LS100-LS108) is always reported.
 
+    ``dtype``: the dtype of the inputs built from ``input_size``; by default the floating dtype of most
+    parameters (a ``.half()`` model gets float16 inputs), else float32. A ``torch.compile``d model is
+    analyzed through its eager ``_orig_mod``; a TorchScript model is refused (LS933). torchinfo's ``depth=``,
+    ``input_data=``, ``dtypes=`` and ``device=`` are refused with LS934, which says what to use instead.
+
     >>> import torch, layerscope
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 7, stride=2, padding=3), torch.nn.ReLU())
     >>> report = layerscope.analyze(net, input_size=224)
@@ -49,13 +55,19 @@ def analyze(
     import torch
 
     from .tracing import Tracer, make_inputs
+    from .tracing.unwrap import prepare_model
 
+    if unsupported:
+        _refuse_unsupported(unsupported)
+    model = prepare_model(model)
     if not isinstance(model, torch.nn.Module):
         raise InputSpecError(f"model must be a torch.nn.Module, not {type(model).__name__}",
                              hint="pass the module instance, e.g. analyze(MyNet(), input_size=224)", code="LS917")
     if mode not in ("eval", "train"):
         raise InputSpecError(f"mode must be 'eval' or 'train', not {mode!r}", hint="use mode='train' to include "
                              "training-only branches", code="LS918")
+    if dtype is None and input_size is not None:
+        dtype = _parameter_dtype(model)
     args, kw = make_inputs(input_size, inputs, kwargs, batch_size, dtype, full_shape=full_shape)
     from .analysis.recover import recover as recover_fn
     import warnings
@@ -75,9 +87,13 @@ def analyze(
         raise ModelLoadError(f"the forward pass of {type(model).__name__} called {call}",
                              hint="a forward must not exit the process; raise an exception instead (layerscope "
                                   "reports it as LS100)", code="LS927") from None
-    ctx = Context(result.graph, tuple(result.errors), tuple(result.unused_params), mode)
+    ctx = Context(result.graph, tuple(result.errors), tuple(result.unused_params), mode,
+                  options={"default_batch": not _batch_given(input_size, inputs, batch_size, full_shape),
+                           "hook_failures": tuple(result.hook_failures), "output_type": result.output_type})
     found = run_analyzers(ctx)
-    diagnostics = list(found.diagnostics)
+    from .tracing.definitions import at_definitions
+
+    diagnostics = at_definitions(model, list(found.diagnostics))
     if select is not None or ignore is not None:
         from .check import filter_codes
 
@@ -110,3 +126,56 @@ def receptive_field(model: Any, input_size: Any = None, *, module: str | None = 
         raise ConfigError("the model has no traced output (did the forward pass fail?)",
                           hint="see layerscope.analyze(model, ...).diagnostics", code="LS962")
     return report.receptive_field
+
+#: torchinfo keyword -> what to use with layerscope instead
+_TORCHINFO = {
+    "depth": "the table's depth is a rendering choice: report.to_text(depth=N), report.to_markdown(depth=N) or "
+             "`layerscope analyze --depth N`",
+    "input_data": "pass example tensors as inputs=(x,) (a tuple for several positional arguments) and "
+                  "keyword tensors as kwargs={...}",
+    "dtypes": "pass dtype=torch.float16 (one dtype for every input built from input_size), or inputs= tensors "
+              "of the dtypes you want",
+    "device": "no device is needed: layerscope always traces on the meta device and never allocates weights or "
+              "activations; drop device=",
+    "col_names": "every column is in report.table (a pandas DataFrame); select the ones you want",
+    "verbose": "analyze() never prints; print(report) shows the table",
+}
+
+
+def _refuse_unsupported(unsupported: dict[str, Any]) -> None:
+    from .errors import InputSpecError
+
+    name = sorted(unsupported)[0]
+    what = _TORCHINFO.get(name)
+    if what is None:
+        raise InputSpecError(f"analyze() got an unexpected keyword argument {name!r}",
+                             hint="see help(layerscope.analyze) for the options", code="LS934")
+    raise InputSpecError(f"analyze() has no {name}= option (that is torchinfo's summary() API)", hint=what,
+                         code="LS934")
+
+
+def _parameter_dtype(model: Any) -> Any:
+    """The floating dtype holding most of ``model``'s parameter elements (a ``.half()`` model that keeps its
+    norms in float32 is still a float16 model); None for float32 or no floating parameters."""
+    import torch
+
+    count: dict[Any, int] = {}
+    for p in model.parameters():
+        if isinstance(p, torch.nn.parameter.UninitializedParameter) or not p.is_floating_point():
+            continue
+        count[p.dtype] = count.get(p.dtype, 0) + p.numel()
+    if not count:
+        return None
+    dtype = max(count, key=lambda d: count[d])  # ties: the first seen (dicts keep insertion order)
+    return dtype if dtype != torch.float32 else None
+
+
+def _batch_given(input_size: Any, inputs: Any, batch_size: Any, full_shape: bool = False) -> bool:
+    """False when the batch dimension is layerscope's default of 1 (an int size, or a 3-dim image shape that
+    gets its batch prepended: see :mod:`layerscope.sizes`), which the BatchNorm-on-batch-1 lint must not
+    blame on the user."""
+    if batch_size is not None or inputs is not None or input_size is None:
+        return True
+    specs = input_size if isinstance(input_size, list) and input_size and not isinstance(input_size[0], int) \
+        else [input_size]
+    return all(isinstance(s, (tuple, list)) and (len(s) != 3 or full_shape) for s in specs)

@@ -28,7 +28,7 @@ FailOn = Literal["error", "warning", "info"]
 
 #: a failed forward pass is always reported, whatever ``select``/``ignore`` say: the rest of the report
 #: (totals, lints) is incomplete without it (as a linter always reports syntax errors)
-ALWAYS_REPORTED = TRACE_FAILURES
+ALWAYS_REPORTED = TRACE_FAILURES | {"LS203"}  # LS203: the forward returned no tensor (status failed)
 
 
 def parse_codes(codes: Sequence[str] | str | None) -> tuple[str, ...]:

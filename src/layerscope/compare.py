@@ -21,6 +21,17 @@ COMPARE_COLUMNS = ["model", "params_M", "macs_G", "flops_G", "activation_MiB", "
                    "macs", "flops", "activation_bytes", "input"]
 
 Progress = Callable[[int, int, str], None]
+#: columns that hold counts: nullable integers (pandas ``Int64``), so an unknown value (a receptive field
+#: that could not be followed) is ``<NA>`` and does not turn the column into floats
+INTEGER_COLUMNS = ["rf", "depth", "params", "macs", "flops", "activation_bytes"]
+
+
+def integer_columns(df: Any, columns: Sequence[str]) -> Any:
+    """``df`` with ``columns`` as nullable ``Int64`` (None/NaN -> ``<NA>``)."""
+    for c in columns:
+        if c in df.columns:
+            df[c] = df[c].astype("Int64")
+    return df
 
 
 def weight_depth(report: Report) -> int:
@@ -139,15 +150,20 @@ class Comparison:
         from .errors import require
 
         pd = require("pandas", "layerscope.compare")
-        table = pd.DataFrame(self.rows, columns=COMPARE_COLUMNS)
-        table["rf"] = table["rf"].astype("Int64")  # an unknown field is <NA>, the others stay integers
-        return table
+        return integer_columns(pd.DataFrame(self.rows, columns=COMPARE_COLUMNS), INTEGER_COLUMNS)
 
     def pareto(self) -> list[bool]:
-        """True for models on the params/MACs Pareto frontier (no other model has fewer of both)."""
+        """True for models on the params/MACs Pareto frontier (no other model has fewer of both); a model
+        whose trace failed is never on it (its counts stop at the error)."""
         from .render.plots import pareto_mask
 
-        return pareto_mask([(r["params"], r["macs"]) for r in self.rows])
+        ok = [r["status"] != "failed" for r in self.rows]
+        points = [(r["params"], r["macs"]) if good else (None, None) for r, good in zip(self.rows, ok)]
+        return [bool(on) and good for on, good in zip(pareto_mask(points), ok)]
+
+    def __repr__(self) -> str:  # short: the reports are in .reports, the numbers in .table
+        return f"<Comparison of {len(self.names)} models: {', '.join(self.names[:6])}" + \
+            (" ...>" if len(self.names) > 6 else ">")
 
     def to_markdown(self, *, plot: str | None = None, title: str | None = "Comparison") -> str:
         """The comparison table in markdown (``plot``: file name of the scatter to link below it)."""

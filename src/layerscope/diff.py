@@ -105,6 +105,11 @@ class ReportDiff:
     def to_text(self) -> str:
         return diff_text(self)
 
+    def __repr__(self) -> str:  # short: a notebook shows this for every diff (the layers are in .table)
+        c = self.counts
+        return (f"<ReportDiff {self.name_a} -> {self.name_b}: {c['added']} added, {c['removed']} removed, "
+                f"{c['changed']} changed, {c['same']} same>")
+
 
 def _signed(n: int) -> str:
     return f"{n:+,}" if n else "0"

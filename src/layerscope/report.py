@@ -237,6 +237,10 @@ class Report:
     def _repr_html_(self) -> str:
         return _render("html", self)
 
+    def __str__(self) -> str:
+        """``print(report)`` shows the layer table, as torchinfo users expect; ``repr`` stays one line."""
+        return self.to_text()
+
     def __repr__(self) -> str:
         s = self.summary()
         return (f"<Report {self.model}: {s['total_params']:,} params, {s['total_macs']:,} MACs ({self.status}), "

@@ -17,6 +17,9 @@ class Context:
     failures: tuple[Any, ...] = ()
     unused_params: tuple[str, ...] = ()
     mode: str = "eval"
+    #: facts about the run, not the graph: ``default_batch`` (the batch is layerscope's default of 1),
+    #: ``hook_failures`` (user hooks skipped on meta tensors), ``output_type`` (what a tensor-less forward returned)
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

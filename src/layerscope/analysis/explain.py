@@ -215,6 +215,8 @@ def explain_failure(graph: Graph, failure: Any) -> Diagnostic | None:
     try:
         if has_fact(op, "needs_values") or _is_data_dependent(failure):
             return explain_data_dependent(graph, failure)
+        if _is_dtype_mismatch(failure):
+            return explain_dtype(graph, failure)
         if in_family(op, "elementwise_binary"):
             return explain_broadcast(graph, failure)
         if in_family(op, "linear"):
@@ -239,6 +241,31 @@ def explain_failure(graph: Graph, failure: Any) -> Diagnostic | None:
     except Exception:  # an explanation must never hide the failure itself: fall back to LS100
         return None
     return None
+
+
+_DTYPE_MESSAGES = ("same dtype", "expected scalar type", "should be the same", "mixed dtype")
+
+
+def _is_dtype_mismatch(failure: Any) -> bool:
+    msg = failure.message or ""
+    return any(m in msg for m in _DTYPE_MESSAGES) and ("dtype" in msg or "type" in msg)
+
+
+def explain_dtype(graph: Graph, failure: Any) -> Diagnostic:
+    """LS100: a weight op got operands of different floating dtypes (as eager PyTorch refuses it)."""
+    names = getattr(failure, "extra", {}).get("operand_names") or []
+    parts = []
+    for i, t in enumerate(failure.operands):
+        name = names[i] if i < len(names) else None
+        origin = f"parameter {name}" if name else producer_name(graph, t)
+        parts.append(f"{tuple(t.shape)} {t.dtype} from {origin}")
+    return _diag(
+        "LS100", failure,
+        f"{failure.op} {_where(failure)} mixes dtypes ({'; '.join(parts)}): PyTorch refuses this outside "
+        f"torch.autocast ({failure.message.splitlines()[0]})",
+        "give the input the layer's dtype (dtype=torch.float16 / inputs= of that dtype), or convert the "
+        "model to one dtype (model.float())",
+    )
 
 
 def _is_data_dependent(failure: Any) -> bool:

@@ -83,13 +83,18 @@ def analyze_failures(ctx: Context) -> list[Diagnostic]:
     for i, failure in enumerate(ctx.failures):
         diag = explain_failure(ctx.graph, failure)
         if diag is None:
-            operands = "; ".join(describe_operand(ctx.graph, t) for t in failure.operands)
+            names = getattr(failure, "extra", {}).get("operand_names") or []
+            operands = "; ".join(
+                f"{tuple(t.shape)} from parameter {names[i]}" if i < len(names) and names[i]
+                else describe_operand(ctx.graph, t) for i, t in enumerate(failure.operands))
             where = f" in {failure.module}" if failure.module else ""
+            if failure.module and failure.module_type and failure.op == "forward":
+                where += f" ({failure.module_type})"  # the module's own Python code raised (an input check)
             diag = make(
                 "LS100",
                 f"{failure.op}{where} failed: {failure.message.splitlines()[0] if failure.message else failure.exception}"
                 + (f" (operands: {operands})" if operands else ""),
-                hint="see the table up to this layer for the shapes that reached it",
+                hint=_generic_hint(failure),
                 module=failure.module, source=failure.source,
             )
         if i == 0:
@@ -102,6 +107,16 @@ def analyze_failures(ctx: Context) -> list[Diagnostic]:
             substituted.add(sub)
         out.append(diag)
     return out
+
+
+def _generic_hint(failure) -> str:
+    msg = failure.message or ""
+    if failure.op == "forward" and failure.exception == "TypeError" and (
+            "positional argument" in msg or "unexpected keyword argument" in msg):
+        # the forward's signature does not match the inputs: nothing in the table explains that
+        return ("the inputs do not match forward()'s signature: give one input per positional argument "
+                "(several input sizes, or inputs=(a, b)) and keyword inputs with kwargs=")
+    return "see the table up to this layer for the shapes that reached it"
 
 
 def _size_forms(shape: tuple[int, ...]) -> str:

@@ -150,7 +150,9 @@ def breakdown_depth(report: Any, *, min_rows: int = 4, max_depth: int = 3) -> in
 
 def modules_cost_markdown(report: Any, depth: int = 1) -> str:
     """Cost per module at ``depth``: params, MACs and activation memory with their shares."""
-    rows = [r for r in grouped_rows(report, depth, headers=False) if r["params"] or r["macs"]]
+    # every module that costs anything, activations included, so the activation shares add up to 100%
+    rows = [r for r in grouped_rows(report, depth, headers=False)
+            if r["params"] or r["macs"] or r["activation_bytes"]]
     if not rows:
         return ""
     total_act = report.activation_bytes

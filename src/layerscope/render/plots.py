@@ -234,7 +234,9 @@ def plot_pareto(table: Any, x: str = "params", y: str = "macs", *, label: str = 
     xs = [float(v) for v in df[x]]
     ys = [float(v) for v in df[y]]
     ax.scatter(xs, ys, color="tab:blue", zorder=3, label="models")
-    mask = pareto_mask(list(zip(xs, ys)))
+    failed = [st == "failed" for st in df["status"]] if "status" in df.columns else [False] * len(xs)
+    mask = [m and not f for m, f in zip(pareto_mask([(None, None) if f else (a, b)
+                                                     for a, b, f in zip(xs, ys, failed)]), failed)]
     front = sorted((a, b) for a, b, m in zip(xs, ys, mask) if m)
     if front:
         ax.scatter([p[0] for p in front], [p[1] for p in front], s=140, facecolors="none", edgecolors="tab:red",

@@ -153,7 +153,11 @@ def final_rf(report: Any) -> Any:
     if rf is not None:
         if any(v is not None for v in rf.local_size):
             return tuple(rf.local_size)
-        return tuple(rf.size)
+        if rf.is_global:
+            # a global output's ``size`` is the input extent: with the local field unknown (LS404), the
+            # receptive field is unknown, not the input size
+            return None
+        return tuple(rf.size) if any(v is not None for v in rf.size) else None
     outputs = report.outputs
     if not outputs or outputs[0].producer is None:
         return None

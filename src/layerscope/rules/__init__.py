@@ -30,6 +30,7 @@ from .table import OPS, OpSpec, bind, family, has_fact, in_family, spec
 
 def _builtins() -> None:
     from . import ops  # noqa: F401 - registers the built-in cost rules (imports torch)
+    from . import cells, spectral  # noqa: F401 - RNN cells and weight norm, torch.fft
 
 
 def lookup(name: str) -> Any:

@@ -73,6 +73,9 @@ _add("attention", ["multi_head_attention_forward"], cost="mha", rf="global",
 _add("rnn", ["lstm", "gru", "rnn_tanh", "rnn_relu"], cost="rnn", rf="global",
      signature=("input", "hx", "params", "has_biases", "num_layers", "dropout", "train", "bidirectional",
                 "batch_first"))
+# RNN cells: one time step (cost rule in rules/cells.py, registered by name)
+_add("rnn_cell", ["lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell"], rf="global",
+     signature=("input", "hx", "w_ih", "w_hh", "b_ih", "b_hh"))
 _add("embedding_bag", ["embedding_bag"], cost="embedding_bag", rf="channel")
 
 # ------------------------------------------------------------------------------------------ elementwise

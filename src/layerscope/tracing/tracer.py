@@ -29,7 +29,12 @@ from torch.overrides import TorchFunctionMode
 from ..errors import TraceError
 from ..graph import Graph, Node, OpRecord, Scope, TensorInfo
 from ..rules import Call, canonical_name, in_family, lookup
+from .dtypes import check_dtypes
+from .hooks import guard_user_hooks
+from .hooks import source_of as _source_of
 from .inputs import input_names
+from .lazy import is_uninitialized, materialize, meta_uninitialized
+from .outputs import describe, output_tensors
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _LS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +72,34 @@ class _Frame:
 
 
 _INNER = _Frame("", "", True, 0, None)
+from .dtypes import CHECKED_FAMILIES as _DTYPE_CHECKED  # noqa: E402
+
+
+def _is_parametrized(module: nn.Module) -> bool:
+    # weight_norm / spectral_norm parametrizations hang a ``parametrizations`` ModuleDict on the layer: it is
+    # still one layer (its weight is computed in its forward), so it is traced as one node with its params
+    return bool(getattr(module, "parametrizations", None)) and isinstance(module.parametrizations, nn.ModuleDict)
+
+
+def _type_name(module: nn.Module) -> str:
+    # parametrize swaps the class for a generated ``ParametrizedLinear(Linear)``: show the layer's own type
+    cls = type(module)
+    if _is_parametrized(module) and cls.__name__.startswith("Parametrized") and len(cls.__bases__) == 1:
+        cls = cls.__bases__[0]
+    return cls.__name__
+
+
+def _fresh_bytes(outs: list[torch.Tensor], known: Any, also: Any = ()) -> int:
+    """Bytes of the outputs that are new memory: not a known tensor, and not a view of a known tensor (a view
+    of a tensor made inside the layer, like an unbatched conv's squeezed result, is new memory)."""
+    total = 0
+    for t in outs:
+        if id(t) in known or id(t) in also:
+            continue
+        base = t._base
+        if base is None or (id(base) not in known and id(base) not in also):
+            total += t.numel() * t.element_size()
+    return total
 
 
 @dataclass
@@ -80,6 +113,8 @@ class TraceResult:
     unused_params: list[str]
     buffer_bytes: int
     errors: list[Failure] = field(default_factory=list)
+    hook_failures: list[Any] = field(default_factory=list)
+    output_type: str | None = None  # type of what the forward returned, when it held no tensor
 
 
 def _dtype_info(dtype: torch.dtype, cache: dict = {}) -> tuple[str, int]:  # noqa: B006 - immutable facts
@@ -120,6 +155,8 @@ def _tensors(x: Any, out: list) -> list:
 
 
 def _meta_like(t: torch.Tensor) -> torch.Tensor:
+    if is_uninitialized(t):
+        return meta_uninitialized(t)
     m = torch.empty_like(t, device="meta") if t.device.type != "meta" else t.detach()
     if isinstance(t, nn.Parameter):
         return nn.Parameter(m, requires_grad=t.requires_grad)
@@ -149,6 +186,9 @@ class _Mode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         try:
+            name = self.tracer._canonical(func)[0]
+            if in_family(name, *_DTYPE_CHECKED):
+                check_dtypes(name, _tensors(args, []) + (_tensors(kwargs, []) if kwargs else []))
             out = func(*args, **kwargs)
         except Exception as exc:
             out = self.tracer.on_error(func, args, kwargs, exc)
@@ -189,6 +229,7 @@ class Tracer:
         self.param_info: dict[int, tuple[str, int, int, bool]] = {}
         self.module_params: dict[int, list[int]] = {}
         self.canon: dict[Any, tuple[str, bool]] = {}
+        self.hook_failures: list[Any] = []
 
     # ------------------------------------------------------------------ helpers
     def info(self, t: torch.Tensor) -> TensorInfo:
@@ -295,11 +336,7 @@ class Tracer:
         node_id = len(self.nodes)
         record = self.op_record(name, inplace, args, kwargs, outs)
         params, pbytes, trainable = self._param_count(param_ids)
-        new_bytes = 0
-        if not inplace:
-            for t in outs:
-                if t._base is None and id(t) not in self.producer:
-                    new_bytes += t.numel() * t.element_size()
+        new_bytes = 0 if inplace else _fresh_bytes(outs, self.producer)
         self.nodes.append(Node(
             node_id, self._unique_name(f"{scope}/{name}" if scope else name), "op", name, scope, inputs,
             self._outputs(node_id, outs),
@@ -332,9 +369,13 @@ class Tracer:
             operands=[self.info(t) for t in tensors], message=str(exc).strip(), exception=type(exc).__name__,
             node_count=len(self.nodes),
         )
+        if any(id(t) in self.param_info for t in tensors):  # "parameter 0.weight", not "a constant"
+            failure.extra["operand_names"] = [self.param_info[id(t)][0] if id(t) in self.param_info else None
+                                              for t in tensors]
         self.errors.append(failure)
         if self.failure is None:
             self.failure = failure
+        _mark_recorded(exc)
         if self.recover is not None:
             substitute = self.recover(self, failure, func, args, kwargs, exc)
             if substitute is not None:
@@ -359,8 +400,8 @@ class Tracer:
             name = type(module).__name__ if not module._modules or isinstance(module, _ATOMIC) else ""
         call = self.calls.get(mid, 0)
         self.calls[mid] = call + 1
-        opaque = not module._modules or isinstance(module, _ATOMIC)
-        frame = _Frame(name, type(module).__name__, opaque, call, module,
+        opaque = not module._modules or isinstance(module, _ATOMIC) or _is_parametrized(module)
+        frame = _Frame(name, _type_name(module), opaque, call, module,
                        [self.info(t) for t in _tensors(args, [])], first=len(self.nodes),
                        source=_user_source(3), depth=name.count(".") + 1 if name else 0)
         stack.append(frame)
@@ -372,17 +413,16 @@ class Tracer:
         if frame is _INNER:
             return
         if result is None and sys.exc_info()[0] is not None:
+            self._module_raised(frame, sys.exc_info()[1])
             return  # the forward raised; the op handler recorded where
-        outs = _tensors(result, [])
+        outs = output_tensors(result)
         node_id = len(self.nodes)
         if frame.opaque:
             ids = self.module_params.get(id(module))
             if ids is None:
                 ids = self.module_params[id(module)] = [id(p) for p in module.parameters()]
             params, pbytes, trainable = self._param_count(ids)
-            input_ids = {id(t) for t in _tensors(args, [])}
-            new_bytes = sum(t.numel() * t.element_size() for t in outs
-                            if id(t) not in input_ids and t._base is None)
+            new_bytes = _fresh_bytes(outs, self.producer, {id(t) for t in _tensors(args, [])})
             self.nodes.append(Node(
                 node_id, frame.name, "module", frame.type, frame.name.rpartition(".")[0], tuple(frame.inputs),
                 self._outputs(node_id, outs),
@@ -393,23 +433,27 @@ class Tracer:
             self.scopes.append(Scope(frame.name, frame.type, frame.call, frame.first, node_id - 1,
                                      tuple(self.info(t) for t in outs), frame.depth))
 
+    def _module_raised(self, frame: _Frame, exc: BaseException | None) -> None:
+        """A module's own Python code raised (an input check such as BatchNorm1d's ``expected 2D or 3D
+        input``) and no op recorded the failure: record it at this, the innermost, module."""
+        # after an earlier (recovered) failure, a module's own check failing is most likely a consequence
+        if self.failure is not None or not isinstance(exc, Exception) or frame is _INNER or _recorded(exc):
+            return
+        _mark_recorded(exc)
+        failure = Failure("forward", frame.name or None, frame.type, _source_of(exc) or frame.source, [],
+                          str(exc).strip(), type(exc).__name__, len(self.nodes))
+        self.errors.append(failure)
+        if self.failure is None:
+            self.failure = failure
+
     # ------------------------------------------------------------------ the run
     def run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TraceResult:
         model = self.model
         # facts about the user's parameters, read before anything runs
-        seen: set[int] = set()
-        total = trainable = pbytes = 0
-        by_dtype: dict[str, int] = {}
-        for p in model.parameters():
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            dtype, size = _dtype_info(p.dtype)
-            total += p.numel()
-            trainable += p.numel() if p.requires_grad else 0
-            pbytes += p.numel() * size
-            by_dtype[dtype] = by_dtype.get(dtype, 0) + p.numel() * size
-        buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
+        total, trainable, pbytes, by_dtype = _param_facts(model)
+        lazy = any(is_uninitialized(p) for p in model.parameters()) or \
+            any(is_uninitialized(b) for b in model.buffers())
+        buffer_bytes = 0 if lazy else sum(b.numel() * b.element_size() for b in model.buffers())
         try:
             work = meta_copy(model)
         except Exception as exc:
@@ -420,6 +464,12 @@ class Tracer:
                 code="LS931",
             ) from exc
         work.train(self.mode == "train")
+        guard_user_hooks(work, self)
+        if lazy:  # sizes known only now: read them from the materialized meta copy
+            materialize(work, args, kwargs)
+            self.hook_failures.clear()
+            total, trainable, pbytes, by_dtype = _param_facts(work)
+            buffer_bytes = sum(b.numel() * b.element_size() for b in work.buffers())
         for name, m in work.named_modules(remove_duplicate=False):
             self.names.setdefault(id(m), name)
         for name, p in work.named_parameters(remove_duplicate=False):
@@ -443,31 +493,51 @@ class Tracer:
             with torch.inference_mode(False), torch.no_grad(), _Mode(self):
                 result = work(*args, **kwargs)
         except Exception as exc:
-            if self.failure is None:  # raised outside any op: a Python-level error in the user's forward
+            if self.failure is None and not _recorded(exc):  # raised outside any op: a Python-level error in the user's forward
                 scope, _ = self._scope()
-                self.failure = Failure("forward", scope or None, None, _source_of(exc), [],
-                                       str(exc).strip(), type(exc).__name__, len(self.nodes))
-                self.errors.append(self.failure)
+                failure = Failure("forward", scope or None, None, _source_of(exc), [],
+                                  str(exc).strip(), type(exc).__name__, len(self.nodes))
+                self.errors.append(failure)
+                if self.failure is None:
+                    self.failure = failure
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
             h_pre.remove()
             h_post.remove()
             self.stack.clear()
-        outputs = tuple(self.info(t) for t in _tensors(result, [])) if result is not None else ()
+        outputs = tuple(self.info(t) for t in output_tensors(result)) if result is not None else ()
+        output_type = describe(result) if not outputs and self.failure is None else None
         used = self.counted_names
         unused = [n for n, _ in model.named_parameters() if n not in used]
         graph = Graph(tuple(self.nodes), tuple(self.scopes), outputs)
         self.keep.clear()
         return TraceResult(graph, self.failure, total, trainable, pbytes, by_dtype, unused, buffer_bytes,
-                           list(self.errors))
+                           list(self.errors), list(self.hook_failures), output_type)
 
 
-def _source_of(exc: BaseException) -> str | None:
-    tb = exc.__traceback__
-    last = None
-    while tb is not None:
-        fn = tb.tb_frame.f_code.co_filename
-        if not (fn.startswith(_TORCH_DIR) or fn.startswith(_LS_DIR)):
-            last = f"{fn}:{tb.tb_lineno}"
-        tb = tb.tb_next
-    return last
+def _recorded(exc: BaseException) -> bool:
+    return bool(getattr(exc, "_layerscope_recorded", False))
+
+
+def _mark_recorded(exc: BaseException) -> None:
+    try:
+        exc._layerscope_recorded = True  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - an exception type without a __dict__: recorded at most twice
+        pass
+
+
+def _param_facts(model: nn.Module) -> tuple[int, int, int, dict[str, int]]:
+    """Total and trainable parameters, their bytes and bytes per dtype (shared tensors once)."""
+    seen: set[int] = set()
+    total = trainable = pbytes = 0
+    by_dtype: dict[str, int] = {}
+    for p in model.parameters():
+        if id(p) in seen or is_uninitialized(p):
+            continue
+        seen.add(id(p))
+        dtype, size = _dtype_info(p.dtype)
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+        pbytes += p.numel() * size
+        by_dtype[dtype] = by_dtype.get(dtype, 0) + p.numel() * size
+    return total, trainable, pbytes, by_dtype
