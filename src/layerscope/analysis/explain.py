@@ -212,34 +212,31 @@ def explain_failure(graph: Graph, failure: Any) -> Diagnostic | None:
     True
     """
     op = getattr(failure, "op", "")
-    try:
-        if has_fact(op, "needs_values") or _is_data_dependent(failure):
-            return explain_data_dependent(graph, failure)
-        if _is_dtype_mismatch(failure):
-            return explain_dtype(graph, failure)
-        if in_family(op, "elementwise_binary"):
-            return explain_broadcast(graph, failure)
-        if in_family(op, "linear"):
-            return explain_linear(graph, failure)
-        if in_family(op, "concat") or has_fact(op, "new_dim"):
-            return explain_cat(graph, failure)
-        if in_family(op, "conv", "convolution", "conv_transpose"):
-            return explain_conv(graph, failure)
-        if in_family(op, "matmul"):
-            return explain_matmul(graph, failure)
-        if in_family(op, "reshape"):
-            return explain_reshape(graph, failure)
-        if getattr(failure, "exception", "") == "NotImplementedError" and "meta" in (failure.message or "").lower():
-            return _diag("LS100", failure, f"{op} {_where(failure)} has no meta-tensor implementation in this "
-                         f"PyTorch, so layerscope cannot trace past it: {failure.message.splitlines()[0]}",
-                         "register a fake/meta kernel for the op (torch.library.register_fake), or analyze the "
-                         "model up to that layer (the table shows every layer before it)")
-        if op == "_assert" or getattr(failure, "exception", "") == "AssertionError":
-            first = (failure.message or "assertion failed").splitlines()[0]
-            return _diag("LS100", failure, f"the model's own shape check {_where(failure)} failed: {first}",
-                         "the model asserts on its input; use the input size it expects (see the message)")
-    except Exception:  # an explanation must never hide the failure itself: fall back to LS100
-        return None
+    if has_fact(op, "needs_values") or _is_data_dependent(failure):
+        return explain_data_dependent(graph, failure)
+    if _is_dtype_mismatch(failure):
+        return explain_dtype(graph, failure)
+    if in_family(op, "elementwise_binary"):
+        return explain_broadcast(graph, failure)
+    if in_family(op, "linear"):
+        return explain_linear(graph, failure)
+    if in_family(op, "concat") or has_fact(op, "new_dim"):
+        return explain_cat(graph, failure)
+    if in_family(op, "conv", "convolution", "conv_transpose"):
+        return explain_conv(graph, failure)
+    if in_family(op, "matmul"):
+        return explain_matmul(graph, failure)
+    if in_family(op, "reshape"):
+        return explain_reshape(graph, failure)
+    if getattr(failure, "exception", "") == "NotImplementedError" and "meta" in (failure.message or "").lower():
+        return _diag("LS100", failure, f"{op} {_where(failure)} has no meta-tensor implementation in this "
+                     f"PyTorch, so layerscope cannot trace past it: {failure.message.splitlines()[0]}",
+                     "register a fake/meta kernel for the op (torch.library.register_fake), or analyze the "
+                     "model up to that layer (the table shows every layer before it)")
+    if in_family(op, "assertion") or getattr(failure, "exception", "") == "AssertionError":
+        first = (failure.message or "assertion failed").splitlines()[0]
+        return _diag("LS100", failure, f"the model's own shape check {_where(failure)} failed: {first}",
+                     "the model asserts on its input; use the input size it expects (see the message)")
     return None
 
 
@@ -271,6 +268,11 @@ def explain_dtype(graph: Graph, failure: Any) -> Diagnostic:
 def _is_data_dependent(failure: Any) -> bool:
     msg = (failure.message or "").lower()
     return "meta tensor" in msg and ("item()" in msg or "no data" in msg or "data-dependent" in msg)
+
+
+def _attrs(failure: Any) -> dict[str, Any]:
+    """The failed call's plain arguments by name (recorded by the tracer), ``{}`` when not recorded."""
+    return getattr(failure, "attrs", None) or {}
 
 
 def _diag(code: str, failure: Any, message: str, hint: str, **data: Any) -> Diagnostic:
@@ -518,9 +520,12 @@ def explain_cat(graph: Graph, failure: Any) -> Diagnostic | None:
     ts = list(failure.operands)
     if len(ts) < 2:
         return None
-    m = _CAT_DIM.search(failure.message or "")
     ndim = len(ts[0].shape)
-    dim = int(m.group(1)) % ndim if m and ndim else (1 if ndim >= 3 else 0)
+    dim = _attrs(failure).get("dim", 0)  # the call's own argument; the message only when it is not recorded
+    if not isinstance(dim, int):
+        m = _CAT_DIM.search(failure.message or "")
+        dim = int(m.group(1)) if m else (1 if ndim >= 3 else 0)
+    dim = dim % ndim if ndim else 0
     first = ts[0]
     odd = next((t for t in ts[1:] if len(t.shape) != ndim or any(
         x != y for i, (x, y) in enumerate(zip(first.shape, t.shape)) if i != dim)), None)
@@ -721,10 +726,12 @@ def explain_reshape(graph: Graph, failure: Any) -> Diagnostic | None:
     if not failure.operands:
         return None
     x = failure.operands[0]
-    m = _VIEW_MSG.search(failure.message or "")
-    if m is None:
-        return None
-    target = [int(s) for s in m.group(1).replace(" ", "").split(",") if s]
+    target = _attrs(failure).get("shape")  # the call's own argument; the message only when it is not recorded
+    if not isinstance(target, list):
+        m = _VIEW_MSG.search(failure.message or "")
+        if m is None:
+            return None
+        target = [int(s) for s in m.group(1).replace(" ", "").split(",") if s]
     total = math.prod(x.shape)
     msg = f"{failure.op} {_where(failure)}: cannot view {describe(graph, x)} ({total} elements) as {tuple(target)}"
     data: dict[str, Any] = {"target": target, "elements": total}

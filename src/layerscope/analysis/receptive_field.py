@@ -453,13 +453,7 @@ def analyze_fields(graph: Graph, *, spatial_dims: int | None = None) -> FieldAna
         ins = [(i, t, s) for i, t, s in ins if s is not None]
         if not ins or not n_axes:
             continue
-        try:
-            _Node(node, ins, n_axes, findings, graph).run(states, links)
-        except Exception as exc:  # noqa: BLE001 - one unreadable node must not cost the whole analysis
-            findings.append(make(
-                "LS404", f"{node.name}: the receptive field could not be followed through this node "
-                f"({type(exc).__name__}: {exc}); it is unknown after it", hint="please report this model",
-                module=node.name, source=node.source, node=node.id, severity="info"))
+        _Node(node, ins, n_axes, findings, graph).run(states, links)  # a bug here raises: never a silent LS404
     analysis = FieldAnalysis(graph, states, links, tuple(sizes), ())
     findings.extend(_exceeds(analysis))
     return FieldAnalysis(graph, states, links, tuple(sizes), tuple(findings))

@@ -139,7 +139,7 @@ _add("shuffle", ["pixel_unshuffle"], cost="pixel_unshuffle", rf="window", signat
 _add("pad", ["pad"], cost="pad", rf="window", signature=("input", "pad", "mode", "value"))
 
 # ------------------------------------------------------------------------------------------ layout (no arithmetic)
-_add("reshape", ["view", "reshape"], cost="view", rf="reshape", signature=("input", "shape"))
+_add("reshape", ["view", "reshape"], cost="view", rf="reshape", signature=("input", "*shape"))
 _add("view", ["flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as", "ravel", "real", "imag",
               "view_as_real"], cost="view", rf="reshape")
 _add("permute", ["permute"], cost="view", rf="reshape", signature=("input", "dims"))
@@ -183,6 +183,8 @@ _add("factory", ["zeros", "ones", "empty", "full", "arange", "range", "linspace"
      cost="factory", rf="unknown")
 # reading a tensor's values: impossible on meta tensors (no cost rule: never traced to the end)
 _add("value", ["item", "index", "tolist", "numpy", "len", "equal", "allclose"], rf="unknown", facts=["needs_values"])
+# torch._assert: the model's own shape check (no cost rule: it only raises or passes)
+_add("assertion", ["_assert"], rf="unknown", signature=("condition", "message"))
 
 
 #: canonical op name -> its entry
@@ -212,11 +214,23 @@ def has_fact(name: str, fact: str) -> bool:
 def bind(name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The call's arguments by name, by the op's signature: ``bind("convolution", args)["transposed"]``.
 
-    Keyword arguments win; positional arguments beyond the signature are left out.
+    Keyword arguments win; positional arguments beyond the signature are left out. A last name ``*shape``
+    collects the remaining positional arguments (``x.view(2, -1)`` and ``x.view((2, -1))`` both give
+    ``shape == (2, -1)``).
     """
     entry = _TABLE.get(name)
     sig = entry.signature if entry is not None else ()
-    out = {n: v for n, v in zip(sig, args)}
+    out: dict[str, Any] = {}
+    for i, n in enumerate(sig):
+        if n.startswith("*"):
+            rest = tuple(args[i:])
+            if len(rest) == 1 and isinstance(rest[0], (list, tuple)):
+                rest = tuple(rest[0])
+            if rest:
+                out[n[1:]] = rest
+            break
+        if i < len(args):
+            out[n] = args[i]
     out.update(kwargs or {})
     return out
 

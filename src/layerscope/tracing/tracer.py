@@ -28,7 +28,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import TraceError
 from ..graph import Graph, Node, OpRecord, Scope, TensorInfo
-from ..rules import Call, canonical_name, in_family, lookup
+from ..rules import Call, bind, canonical_name, in_family, lookup
 from .dtypes import check_dtypes
 from .hooks import guard_user_hooks
 from .hooks import source_of as _source_of
@@ -55,6 +55,9 @@ class Failure:
     node_count: int
     args_repr: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the failed call's plain (non-tensor) arguments by name, from the op table's signature: ``dim`` of a
+    #: cat, ``shape`` of a view... The explainers read these, not the message
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -140,6 +143,17 @@ def _user_source(skip: int = 2) -> str | None:
             return f"{fn}:{f.f_lineno}"
         f = f.f_back
     return None
+
+
+def _plain(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The arguments that are plain values (ints, strings, int sequences such as a shape); tensors dropped."""
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, (list, tuple, torch.Size)) and all(isinstance(x, int) for x in v):
+            out[k] = [int(x) for x in v]
+    return out
 
 
 def _tensors(x: Any, out: list) -> list:
@@ -367,7 +381,7 @@ class Tracer:
         failure = Failure(
             op=name, module=module, module_type=module_type, source=_user_source(3),
             operands=[self.info(t) for t in tensors], message=str(exc).strip(), exception=type(exc).__name__,
-            node_count=len(self.nodes),
+            node_count=len(self.nodes), attrs=_plain(bind(name, args, kwargs or {})),
         )
         if any(id(t) in self.param_info for t in tensors):  # "parameter 0.weight", not "a constant"
             failure.extra["operand_names"] = [self.param_info[id(t)][0] if id(t) in self.param_info else None
