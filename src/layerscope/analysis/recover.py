@@ -117,7 +117,7 @@ def recover_conv(func: Callable, args: tuple, kwargs: dict, transposed: bool) ->
         new_kwargs["groups"] = 1
     try:
         return func(*new_args, **new_kwargs)
-    except Exception:  # still inconsistent (e.g. a kernel larger than the input): give up
+    except (RuntimeError, ValueError, TypeError):  # still inconsistent (a kernel larger than the input): give up
         return None
 
 
@@ -140,7 +140,7 @@ def recover_matmul(args: tuple, kwargs: dict) -> torch.Tensor | None:
                             device="meta")
     try:
         return torch.matmul(a, fixed)
-    except Exception:  # batch dims that do not broadcast either
+    except (RuntimeError, ValueError, TypeError):  # batch dims that do not broadcast either
         return None
 
 
@@ -205,7 +205,7 @@ def recover(tracer: Any, failure: Any, func: Callable, args: tuple, kwargs: dict
     name, inplace = canonical_name(func)
     try:
         out = substitute_for(name, inplace, func, tuple(args), kwargs)
-    except Exception:  # recovery must never turn a diagnosable failure into a crash
+    except (RuntimeError, ValueError, TypeError):  # PyTorch refuses the substitute too: stop here (a bug raises)
         return None
     if family(name) in ("conv", "conv_transpose"):  # the explanation needs the declared groups (not in the graph)
         failure.extra["groups"] = int(bind(name, tuple(args), kwargs).get("groups") or 1)
