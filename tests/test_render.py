@@ -218,10 +218,12 @@ def test_cli_analyze_writes_markdown_report_with_plots(tmp_path):
     assert "(r_graph.png)" in md and (tmp_path / "r_graph.png").exists()
 
 
-def test_cli_analyze_text_depth_and_csv():
-    res = _run("analyze", "examples/resnet.py:resnet18", "--input-size", "224", "--depth", "1")
-    assert res.returncode == 0, res.stderr
-    assert any(line.startswith("layer1 ") and "16 layers" in line for line in res.stdout.splitlines())
+def test_cli_analyze_text_depth_and_csv(capsys, monkeypatch):
+    from layerscope.cli import main  # in-process: the markdown test above is analyze's one subprocess
+
+    monkeypatch.chdir(ROOT)
+    assert main(["analyze", "examples/resnet.py:resnet18", "--input-size", "224", "--depth", "1"]) == 0
+    assert any(line.startswith("layer1 ") and "16 layers" in line for line in capsys.readouterr().out.splitlines())
 
 
 
