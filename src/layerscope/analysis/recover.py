@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..rules import bind, canonical_name, family, has_fact
+from ..rules import bind, canonical_name, family, has_fact, spec
 
 
 
@@ -34,12 +34,6 @@ def _empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return torch.empty(shape, dtype=like.dtype, device="meta")
 
 
-def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
-    if len(args) > i:
-        return args[i]
-    return kwargs.get(name, default)
-
-
 def recover_elementwise(func: Callable, args: tuple, kwargs: dict, inplace: bool) -> torch.Tensor | None:
     """A residual merge that does not broadcast: continue with the first operand's shape (the main branch,
     as in ``out += identity``), which is what the layers after the merge were built for."""
@@ -54,24 +48,26 @@ def recover_elementwise(func: Callable, args: tuple, kwargs: dict, inplace: bool
 
 def recover_cat(args: tuple, kwargs: dict) -> torch.Tensor | None:
     """Concatenation of mismatched tensors: as if every operand were cropped/padded to the first one."""
-    seq = _arg(args, kwargs, 0, "tensors")
+    a = bind("cat", args, kwargs)  # arguments by name, from the op table
+    seq = a.get("tensors")
     if not isinstance(seq, (list, tuple)) or not seq or not all(isinstance(t, torch.Tensor) for t in seq):
         return None
     first = seq[0]
     if any(t.dim() != first.dim() for t in seq):
         return None
-    dim = int(_arg(args, kwargs, 1, "dim", 0)) % first.dim()
+    dim = int(a.get("dim") or 0) % first.dim()
     shape = list(first.shape)
     shape[dim] = sum(int(t.shape[dim]) for t in seq)
     return _empty(tuple(shape), first)
 
 
 def recover_stack(args: tuple, kwargs: dict) -> torch.Tensor | None:
-    seq = _arg(args, kwargs, 0, "tensors")
+    a = bind("stack", args, kwargs)
+    seq = a.get("tensors")
     if not isinstance(seq, (list, tuple)) or not seq or not isinstance(seq[0], torch.Tensor):
         return None
     first = seq[0]
-    dim = int(_arg(args, kwargs, 1, "dim", 0)) % (first.dim() + 1)
+    dim = int(a.get("dim") or 0) % (first.dim() + 1)
     shape = list(first.shape)
     shape.insert(dim, len(seq))
     return _empty(tuple(shape), first)
@@ -79,7 +75,8 @@ def recover_stack(args: tuple, kwargs: dict) -> torch.Tensor | None:
 
 def recover_linear(args: tuple, kwargs: dict) -> torch.Tensor | None:
     """``input[:-1] + (out_features,)``: what the Linear would give with the right ``in_features``."""
-    x, w = _arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "weight")
+    a = bind("linear", args, kwargs)
+    x, w = a.get("input"), a.get("weight")
     if not isinstance(x, torch.Tensor) or not isinstance(w, torch.Tensor) or x.dim() < 1:
         return None
     out_features = int(w.shape[0]) if w.dim() == 2 else 1
@@ -89,10 +86,13 @@ def recover_linear(args: tuple, kwargs: dict) -> torch.Tensor | None:
 def recover_conv(func: Callable, args: tuple, kwargs: dict, transposed: bool) -> torch.Tensor | None:
     """Rerun the conv with a weight whose input-channel dim fits the actual input: the output then follows
     the conv formula with the layer's own out channels, kernel, stride, padding and dilation."""
-    x, w = _arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "weight")
+    name, _ = canonical_name(func)
+    a = bind(name, args, kwargs)
+    x, w = a.get("input"), a.get("weight")
     if not isinstance(x, torch.Tensor) or not isinstance(w, torch.Tensor) or x.dim() < w.dim() - 1:
         return None
-    groups = int(_arg(args, kwargs, 6, "groups", 1) or 1)
+    declared = int(a.get("groups") or 1)
+    groups = declared
     channels = int(x.shape[-(w.dim() - 1)])
     if transposed:  # weight (C_in, C_out/groups, *k)
         if channels % groups:
@@ -103,18 +103,15 @@ def recover_conv(func: Callable, args: tuple, kwargs: dict, transposed: bool) ->
             groups = 1
         fixed = torch.empty((int(w.shape[0]), channels // groups) + tuple(w.shape[2:]), dtype=w.dtype,
                             device="meta")
+    sig = spec(name).signature  # type: ignore[union-attr]
     new_args = list(args)
     new_kwargs = dict(kwargs)
-    if len(new_args) > 1:
-        new_args[1] = fixed
-    else:
-        new_kwargs["weight"] = fixed
-    if len(new_args) > 6:
-        new_args[6] = groups
-    elif "groups" in new_kwargs:
-        new_kwargs["groups"] = groups
-    elif groups == 1 and int(_arg(args, kwargs, 6, "groups", 1) or 1) != 1:
-        new_kwargs["groups"] = 1
+    for arg_name, value in (("weight", fixed), ("groups", groups)):
+        i = sig.index(arg_name)
+        if len(new_args) > i:
+            new_args[i] = value
+        elif arg_name in new_kwargs or value != (declared if arg_name == "groups" else None):
+            new_kwargs[arg_name] = value
     try:
         return func(*new_args, **new_kwargs)
     except (RuntimeError, ValueError, TypeError):  # still inconsistent (a kernel larger than the input): give up
@@ -144,13 +141,10 @@ def recover_matmul(args: tuple, kwargs: dict) -> torch.Tensor | None:
         return None
 
 
-def _requested_shape(args: tuple, kwargs: dict) -> list[int] | None:
-    rest = list(args[1:])
-    if len(rest) == 1 and isinstance(rest[0], (list, tuple, torch.Size)):
-        rest = list(rest[0])
-    if not rest and "shape" in kwargs:
-        rest = list(kwargs["shape"])
-    if not rest or not all(isinstance(s, int) for s in rest):
+def _requested_shape(a: dict) -> list[int] | None:
+    """The ``shape`` of a view/reshape call (``rules.bind`` gathers ``view(2, -1)`` and ``view((2, -1))``)."""
+    rest = a.get("shape")
+    if not isinstance(rest, (list, tuple)) or not rest or not all(isinstance(s, int) for s in rest):
         return None
     return [int(s) for s in rest]
 
@@ -160,7 +154,7 @@ def recover_reshape(args: tuple, kwargs: dict) -> torch.Tensor | None:
     the layers after it were written for (``view(N, 16*8*8)`` gives ``(N, 1024)``). A single ``-1`` is
     resolved from the element count when that divides; otherwise the intended shape is not derivable."""
     x = args[0] if args and isinstance(args[0], torch.Tensor) else None
-    target = _requested_shape(args, kwargs)
+    target = _requested_shape(bind("view", args, kwargs))
     if x is None or target is None or not target:
         return None
     if target.count(-1) > 1 or any(s < -1 for s in target):
