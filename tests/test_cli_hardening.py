@@ -587,3 +587,18 @@ def test_P2_github_annotations_only_point_into_the_repository(work):
     notice, error = [l for l in text.splitlines() if l.startswith("::")]
     assert "file=" not in notice and "title=LS403 layer3" in notice
     assert "file=good.py,line=7" in error
+
+
+def test_M2_a_3d_sequence_hint_names_full_shape():
+    class Att(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.att = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.att(x, x, x)[0]
+
+    bad = layerscope.analyze(Att(), input_size=(1, 5, 8))  # read as (C, H, W): a 4-d query
+    assert not bad.ok and "full_shape=True" in bad.errors[0].hint
+    good = layerscope.analyze(Att(), input_size=(1, 5, 8), full_shape=True)
+    assert good.ok and good.outputs[0].shape == (1, 5, 8) == Att()(torch.zeros(1, 5, 8)).shape
