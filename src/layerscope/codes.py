@@ -88,7 +88,7 @@ TABLE: tuple[Code, ...] = (
     _e("LS900", "unexpected internal error", "errors.py", "scaling.py"),
     _e("LS910", "input specification", "errors.py"),
     _e("LS911", "input size is not a size", "sizes.py"),
-    _e("LS912", "input size has the wrong number of dims", "sizes.py"),
+    _e("LS912", "input size (or batch size) below 1", "sizes.py"),
     _e("LS913", "no input given", "tracing/inputs.py"),
     _e("LS914", "both input_size and inputs given", "tracing/inputs.py"),
     _e("LS915", "dtype is not a torch.dtype", "tracing/inputs.py"),
