@@ -602,3 +602,17 @@ def test_M2_a_3d_sequence_hint_names_full_shape():
     assert not bad.ok and "full_shape=True" in bad.errors[0].hint
     good = layerscope.analyze(Att(), input_size=(1, 5, 8), full_shape=True)
     assert good.ok and good.outputs[0].shape == (1, 5, 8) == Att()(torch.zeros(1, 5, 8)).shape
+
+
+def test_R1_workflow_does_not_install_layerscope_from_pypi():
+    """layerscope is not on PyPI: the workflow installs it from one LAYERSCOPE_PIP setting that the CI README
+    tells the user to set, and runs the check once (P9)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wf = open(os.path.join(root, "examples/ci/github-workflow.yml"), encoding="utf-8").read()
+    steps = [line.split("run:", 1)[1].strip() for line in wf.splitlines() if line.strip().startswith("- run:")
+             or line.strip().startswith("run:")]
+    installs = [s for s in steps if s.startswith("pip install") and "torch" not in s]
+    assert installs == ['pip install -e . "$LAYERSCOPE_PIP"']
+    assert "LAYERSCOPE_PIP:" in wf
+    assert "LAYERSCOPE_PIP" in open(os.path.join(root, "examples/ci/README.md"), encoding="utf-8").read()
+    assert sum(s.startswith("layerscope check") for s in steps) == 1
