@@ -616,3 +616,20 @@ def test_R1_workflow_does_not_install_layerscope_from_pypi():
     assert "LAYERSCOPE_PIP:" in wf
     assert "LAYERSCOPE_PIP" in open(os.path.join(root, "examples/ci/README.md"), encoding="utf-8").read()
     assert sum(s.startswith("layerscope check") for s in steps) == 1
+
+
+def test_C7_sys_exit_anywhere_in_user_code_keeps_the_exit_codes(monkeypatch, capsys):
+    import layerscope.commands.analyze as analyze_cmd
+
+    def exits(args):  # user code that escaped every narrower guard
+        raise SystemExit(7)
+
+    monkeypatch.setattr(analyze_cmd, "run", exits)
+    code, _, err = run(capsys, "analyze", "x.py:Net", "-s", "8")
+    assert code == 2 and "LS927" in err and "sys.exit(7)" in err
+
+    def build(width):
+        raise SystemExit(3)
+
+    df = layerscope.sweep(build, {"width": [8]}, input_size=16, executor=False)
+    assert df.error_code.iloc[0] == "LS924" and "sys.exit(3)" in df.error.iloc[0]

@@ -103,7 +103,7 @@ TABLE: tuple[Code, ...] = (
     _e("LS924", "building the model raised", "loading.py", "scaling.py"),
     _e("LS925", "model SPEC's callable did not return a model", "loading.py"),
     _e("LS926", "no such torchvision/timm model", "loading.py"),
-    _e("LS927", "the model's code called sys.exit()", "api.py"),
+    _e("LS927", "the model's code called sys.exit()", "api.py", "cli.py"),
     _e("LS930", "forward pass failed (strict)", "errors.py"),
     _e("LS931", "model could not be meta-copied", "tracing/tracer.py"),
     _e("LS932", "strict analysis found an error", "api.py"),
