@@ -587,3 +587,49 @@ def test_P2_github_annotations_only_point_into_the_repository(work):
     notice, error = [l for l in text.splitlines() if l.startswith("::")]
     assert "file=" not in notice and "title=LS403 layer3" in notice
     assert "file=good.py,line=7" in error
+
+
+def test_M2_a_3d_sequence_hint_names_full_shape():
+    class Att(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.att = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x):
+            return self.att(x, x, x)[0]
+
+    bad = layerscope.analyze(Att(), input_size=(1, 5, 8))  # read as (C, H, W): a 4-d query
+    assert not bad.ok and "full_shape=True" in bad.errors[0].hint
+    good = layerscope.analyze(Att(), input_size=(1, 5, 8), full_shape=True)
+    assert good.ok and good.outputs[0].shape == (1, 5, 8) == Att()(torch.zeros(1, 5, 8)).shape
+
+
+def test_R1_workflow_does_not_install_layerscope_from_pypi():
+    """layerscope is not on PyPI: the workflow installs it from one LAYERSCOPE_PIP setting that the CI README
+    tells the user to set, and runs the check once (P9)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wf = open(os.path.join(root, "examples/ci/github-workflow.yml"), encoding="utf-8").read()
+    steps = [line.split("run:", 1)[1].strip() for line in wf.splitlines() if line.strip().startswith("- run:")
+             or line.strip().startswith("run:")]
+    installs = [s for s in steps if s.startswith("pip install") and "torch" not in s]
+    assert installs == ['pip install -e . "$LAYERSCOPE_PIP"']
+    assert "LAYERSCOPE_PIP:" in wf
+    assert "LAYERSCOPE_PIP" in open(os.path.join(root, "examples/ci/README.md"), encoding="utf-8").read()
+    assert sum(s.startswith("layerscope check") for s in steps) == 1
+
+
+def test_C7_sys_exit_anywhere_in_user_code_keeps_the_exit_codes(monkeypatch, capsys):
+    import layerscope.commands.analyze as analyze_cmd
+
+    def exits(args):  # user code that escaped every narrower guard
+        raise SystemExit(7)
+
+    monkeypatch.setattr(analyze_cmd, "run", exits)
+    code, _, err = run(capsys, "analyze", "x.py:Net", "-s", "8")
+    assert code == 2 and "LS927" in err and "sys.exit(7)" in err
+
+    def build(width):
+        raise SystemExit(3)
+
+    df = layerscope.sweep(build, {"width": [8]}, input_size=16, executor=False)
+    assert df.error_code.iloc[0] == "LS924" and "sys.exit(3)" in df.error.iloc[0]

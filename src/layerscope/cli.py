@@ -51,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("layerscope: interrupted", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # layerscope's commands never exit: this is the user's code; keep exit codes 0/1/2
+        call = f"sys.exit({exc.code!r})" if exc.code is not None else "sys.exit()"
+        code = "LS927"
+        print(f"layerscope: error {code}: the model's code called {call}", file=sys.stderr)
+        print("  hint: model code must not exit the process; guard scripts with `if __name__ == \"__main__\":` "
+              "and raise exceptions instead", file=sys.stderr)
+        return 2
     except Exception as exc:  # an unexpected failure is still a message, not a traceback
         if getattr(args, "debug", False):
             import traceback

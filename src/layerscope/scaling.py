@@ -285,6 +285,9 @@ def _sweep_one(build: Callable[..., Any], config: dict[str, Any], input_size: An
     row: dict[str, Any] = {k: None for k in SWEEP_METRICS}
     try:
         model = build(**config)
+    except SystemExit as exc:  # never end the worker (or the caller) from a build function
+        row.update(status="failed", error_code="LS924", error=f"build({config}) called sys.exit({exc.code!r})")
+        return row
     except Exception as exc:
         row.update(status="failed", error_code="LS924", error=f"build({config}) failed: {type(exc).__name__}: {exc}")
         return row

@@ -154,6 +154,9 @@ def _blame_input(graph: Graph, failure, diag: Diagnostic) -> Diagnostic:
     if isinstance(expected, int) and len(shape) >= 3:
         want = (shape[0], expected, *shape[2:])
         fix = f"for {expected} channels give {_size_forms(want)}; "
+    if len(shape) == 4 and not fix:  # maybe a 3-dim size that got a batch dimension it already had
+        fix = ("a 3-dim size is C x H x W and gets a batch dimension; --full-shape (full_shape=True) uses it as "
+               "written; ")
     message = f"the model input{name} {shape} is rejected by the first layer that reads it: {diag.message}"
     hint = (f"check the input size first: {shape} is what --input-size / input_size built ({EXAMPLES}); {fix}"
             f"if the input size is right: {diag.hint}" if diag.hint else

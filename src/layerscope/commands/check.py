@@ -164,6 +164,8 @@ def _execute(args: argparse.Namespace) -> tuple[list[Run], str]:
 
     plan, config = _plan(args)
     fail_on = check_fail_on(args.fail_on or config.fail_on or "error")
+    parse_codes(args.select)  # misuse is reported before any model is analyzed
+    parse_codes(args.ignore)
     check_output(args.output)
     check_output(args.junit_xml, option="--junit-xml")
     models: dict[str, Any] = {}
