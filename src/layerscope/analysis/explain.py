@@ -16,6 +16,7 @@ from ..diagnostics import Diagnostic, make
 from ..geometry import WindowAxis, output_size
 from ..graph import Graph, Node, TensorInfo
 from ..rules.table import has_fact, in_family
+from .value_hints import value_read_hint
 
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # how far the valid-input-size search looks around the current size
@@ -292,8 +293,7 @@ def explain_data_dependent(graph: Graph, failure: Any) -> Diagnostic:
         "LS108", failure,
         f"{what} {_where(failure)}{operand} needs the tensor's values, but layerscope traces shapes only "
         f"(meta tensors have no data); the trace stops here",
-        "make control flow depend on shapes or configuration rather than values (e.g. x.shape[1] instead of "
-        "x.sum().item()); or analyze the branch you want by passing inputs=/kwargs= that select it",
+        value_read_hint(failure),
     )
 
 

@@ -30,6 +30,7 @@ from ..errors import TraceError
 from ..graph import Graph, Node, OpRecord, Scope, TensorInfo
 from ..rules import Call, canonical_name, in_family, lookup
 from .dtypes import check_dtypes
+from .guards import value_guards
 from .hooks import guard_user_hooks
 from .hooks import source_of as _source_of
 from .inputs import input_names
@@ -359,6 +360,10 @@ class Tracer:
             except Exception as exc2:  # still failing: report the real problem
                 exc = exc2
         name, _ = self._canonical(func)
+        if name in _META_LOW_PRECISION_ONLY and "Float16" in str(exc):
+            retried = _retry_low_precision(func, args, kwargs)
+            if retried is not None:
+                return retried
         module = module_type = None
         for f in reversed(self.stack):
             if f is not _INNER:
@@ -490,7 +495,7 @@ class Tracer:
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            with torch.inference_mode(False), torch.no_grad(), _Mode(self):
+            with torch.inference_mode(False), torch.no_grad(), value_guards(), _Mode(self):
                 result = work(*args, **kwargs)
         except Exception as exc:
             if self.failure is None and not _recorded(exc):  # raised outside any op: a Python-level error in the user's forward
@@ -541,3 +546,27 @@ def _param_facts(model: nn.Module) -> tuple[int, int, int, dict[str, int]]:
         pbytes += p.numel() * size
         by_dtype[dtype] = by_dtype.get(dtype, 0) + p.numel() * size
     return total, trainable, pbytes, by_dtype
+
+
+# ops whose meta kernel accepts only bf16/fp16 although their CPU kernel runs fp32 (torch's grouped GEMM): the
+# shapes do not depend on the dtype, so the trace retries in bf16 and casts the result back
+_META_LOW_PRECISION_ONLY = frozenset({"_grouped_mm", "grouped_mm"})
+
+
+def _retry_low_precision(func: Any, args: Any, kwargs: Any) -> Any:
+    dtypes = [t.dtype for t in _tensors(args, []) if t.is_floating_point()]
+    if not dtypes:
+        return None
+
+    def low(x: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.is_floating_point():
+            return x.to(torch.bfloat16)
+        if isinstance(x, (list, tuple)):
+            return type(x)(low(v) for v in x)
+        return x
+
+    try:
+        out = func(*low(args), **{k: low(v) for k, v in (kwargs or {}).items()})
+    except Exception:
+        return None
+    return out.to(dtypes[0]) if isinstance(out, torch.Tensor) else None
