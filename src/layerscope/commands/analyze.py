@@ -7,14 +7,17 @@ import sys
 
 from ._common import add_input_arguments, check_output, input_size_from, non_negative_int, positive_int, user_code, \
     writing
+from ._tokens import add_token_arguments, analyze_inputs, command_line_parts
 
 NAME = "analyze"
 HELP = "analyze one model: per-layer shapes, formulas, params, MACs and diagnostics"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="pkg.module:attr, path/to/file.py:attr, torchvision:NAME or timm:NAME")
-    add_input_arguments(parser)
+    parser.add_argument("spec", help="pkg.module:attr, path/to/file.py:attr, torchvision:NAME, timm:NAME or "
+                                     "hf:CONFIG[?key=value&...]")
+    add_input_arguments(parser, required=False)  # or --tokens/--kwarg, or the model's own default input
+    add_token_arguments(parser)
     parser.add_argument("--depth", type=non_negative_int, default=None,
                         help="group layers deeper than this module depth under their parent (its row sums them)")
     parser.add_argument("--no-plots", action="store_true", help="with -o REPORT.md/.html: do not write the PNG plots")
@@ -44,7 +47,8 @@ def render(report, fmt: str, args: argparse.Namespace) -> str:
 
 def _command_line(args: argparse.Namespace) -> str:
     """The command that regenerates the report, for its header (no absolute paths, so reports are portable)."""
-    parts = ["layerscope analyze", args.spec, "--input-size", *args.input_size]
+    parts = ["layerscope analyze", args.spec, *(["--input-size", *args.input_size] if args.input_size else []),
+             *command_line_parts(args)]
     if args.batch_size:
         parts += ["--batch-size", str(args.batch_size)]
     if getattr(args, "full_shape", False):
@@ -61,13 +65,13 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load_model
 
     check_output(args.output)  # before the analysis, which may take a while
-    size = input_size_from(args)
+    size = input_size_from(args) if args.input_size else None
     if sys.stderr.isatty():  # big models take seconds: say what is happening (not in logs or pipes)
-        print(f"layerscope: analyzing {args.spec} at {' '.join(args.input_size)} ...", file=sys.stderr, flush=True)
+        at = " ".join(args.input_size or []) or " ".join(command_line_parts(args)) or "its own default input"
+        print(f"layerscope: analyzing {args.spec} at {at} ...", file=sys.stderr, flush=True)
     with user_code():
         model = load_model(args.spec)
-        report = analyze(model, input_size=size, batch_size=args.batch_size, mode=args.mode,
-                         full_shape=args.full_shape)
+        report = analyze(model, **analyze_inputs(args, size), full_shape=args.full_shape)
     fmt = _format_for(args)
     if args.output:
         from ..render.files import write_report
