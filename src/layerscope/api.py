@@ -109,7 +109,14 @@ def analyze(
         from .check import filter_codes
 
         diagnostics = filter_codes(diagnostics, select=select, ignore=ignore)
+    from .analysis.memory import kv_cache_summary
+
+    meta = {}
+    cache = kv_cache_summary(result.state)
+    if cache is not None:
+        meta["kv_cache"] = cache
     report = Report(
+        meta=meta,
         model=type(model).__name__, layer_graph=result.graph, diagnostics=tuple(diagnostics),
         total_params=result.total_params, trainable_params=result.trainable_params,
         param_bytes=result.param_bytes, buffer_bytes=result.buffer_bytes, params_by_dtype=result.params_by_dtype,

@@ -61,12 +61,38 @@ def summary_items(report: Any) -> list[tuple[str, str]]:
             f" (+ {human_bytes(report.buffer_bytes)} buffers)" if report.buffer_bytes else "")),
         ("activation memory", f"{human_bytes(report.activation_bytes)} (every freshly allocated layer output of "
                               "one forward pass, inputs excluded; views and in-place results share memory)"),
+        ("inference peak", peak_text(report)),
     ]
+    kv = kv_cache_text(report)
+    if kv:
+        items.append(("KV cache", kv))
     items.append(("receptive field", receptive_field_summary_text(report)))
     items.append(("counting status", report.status))
     sev = {k: sum(d.severity == k for d in report.diagnostics) for k in ("error", "warning", "info")}
     items.append(("diagnostics", f"{sev['error']} errors, {sev['warning']} warnings, {sev['info']} info"))
     return items
+
+
+def peak_text(report: Any) -> str:
+    """``12.5 MiB live at once, at `layer3.1.conv2` (each tensor freed after its last reader)``."""
+    at = getattr(report, "peak_at", None)
+    return (f"{human_bytes(report.peak_activation_bytes)} of activations live at once"
+            + (f", at `{at}`" if at else "") + " (each tensor freed after its last reader; inputs, outputs and a "
+            "returned KV cache included)")
+
+
+def kv_cache_text(report: Any) -> str:
+    """``2 GiB at 2048 positions (1 MiB per token)``, or "" when the forward returned no cache."""
+    total = getattr(report, "kv_cache_bytes", None)
+    if total is None:
+        return ""
+    cache = report.meta.get("kv_cache", {})
+    lengths = cache.get("lengths") or [cache.get("length")]
+    at = " and ".join(str(x) for x in lengths)
+    batch = cache.get("batch", 1)
+    return (f"{human_bytes(total)} at {at} cached positions" + (f" x {batch} sequences" if batch != 1 else "")
+            + f" ({human_bytes(report.kv_cache_bytes_per_token)} per token per sequence; keys and values of "
+            f"{cache.get('tensors', 0) // 2} attention layers)")
 
 
 def receptive_field_summary_text(report: Any) -> str:

@@ -25,8 +25,14 @@ def totals_lines(report: Any) -> list[str]:
         f"frozen {report.frozen_params:,})",
         f"MACs: {report.total_macs:,} ({human(report.total_macs)}){partial}",
         f"FLOPs: {report.total_flops:,} ({human(report.total_flops)})",
-        f"memory: parameters {human_bytes(report.param_bytes)}, activations {human_bytes(report.activation_bytes)}",
+        f"memory: parameters {human_bytes(report.param_bytes)}, activations {human_bytes(report.activation_bytes)}"
+        f" (sum of fresh outputs), inference peak {human_bytes(report.peak_activation_bytes)} live at once"
+        + (f" at {report.peak_at}" if report.peak_at else ""),
     ]
+    if report.kv_cache_bytes is not None:
+        from .markdown import kv_cache_text
+
+        lines.append(f"KV cache: {kv_cache_text(report)}")
     return lines
 
 

@@ -116,6 +116,7 @@ class TraceResult:
     errors: list[Failure] = field(default_factory=list)
     hook_failures: list[Any] = field(default_factory=list)
     output_type: str | None = None  # type of what the forward returned, when it held no tensor
+    state: tuple[TensorInfo, ...] = ()  # tensors held by non-tensor objects in the output (a KV cache)
 
 
 def _dtype_info(dtype: torch.dtype, cache: dict = {}) -> tuple[str, int]:  # noqa: B006 - immutable facts
@@ -512,12 +513,13 @@ class Tracer:
             self.stack.clear()
         outputs = tuple(self.info(t) for t in output_tensors(result)) if result is not None else ()
         output_type = describe(result) if not outputs and self.failure is None else None
+        state = tuple(self.info(t) for t in _state_tensors(result, outputs)) if result is not None else ()
         used = self.counted_names
         unused = [n for n, _ in model.named_parameters() if n not in used]
         graph = Graph(tuple(self.nodes), tuple(self.scopes), outputs)
         self.keep.clear()
         return TraceResult(graph, self.failure, total, trainable, pbytes, by_dtype, unused, buffer_bytes,
-                           list(self.errors), list(self.hook_failures), output_type)
+                           list(self.errors), list(self.hook_failures), output_type, state)
 
 
 def _recorded(exc: BaseException) -> bool:
@@ -570,3 +572,32 @@ def _retry_low_precision(func: Any, args: Any, kwargs: Any) -> Any:
     except Exception:
         return None
     return out.to(dtypes[0]) if isinstance(out, torch.Tensor) else None
+
+
+def _state_tensors(result: Any, outputs: Any = ()) -> list[torch.Tensor]:
+    """Tensors the output holds inside objects that are not tensors, lists or dicts: the state a model returns
+    for the next call, e.g. a transformers ``DynamicCache`` (``cache.layers[i].keys`` / ``.values``)."""
+    found: list[torch.Tensor] = []
+    seen: set[int] = set()
+    # the outputs proper (tensors, containers, dataclasses, pytree nodes) are not state
+    out_ids = {id(t) for t in output_tensors(result)}
+
+    def walk(x: Any, inside: bool, depth: int) -> None:
+        if depth > 6 or id(x) in seen:
+            return
+        seen.add(id(x))
+        if isinstance(x, torch.Tensor):
+            if inside and id(x) not in out_ids:
+                found.append(x)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v, inside, depth + 1)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v, inside, depth + 1)
+        elif not isinstance(x, (nn.Module, type, str, bytes, int, float, bool)) and hasattr(x, "__dict__"):
+            for v in vars(x).values():
+                walk(v, True, depth + 1)
+
+    walk(result, False, 0)
+    return found
