@@ -106,14 +106,80 @@ def test_kv_cache_bytes_match_a_real_forward():
     assert no_cache.peak_activation_bytes < report.peak_activation_bytes
 
 
-def test_llama_7b_peak_and_cache_on_meta():
+@pytest.fixture(scope="module")
+def llama_7b():
+    """Llama-2-7B's shape on meta (no weights), 256 tokens: shared by the memory and folding tests."""
     with torch.device("meta"):
         model = tf.LlamaForCausalLM(tf.LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008,
                                                    num_hidden_layers=32, num_attention_heads=32))
-    report = layerscope.analyze(model, input_size=(1, 256))
+    return layerscope.analyze(model, input_size=(1, 256))
+
+
+def test_llama_7b_peak_and_cache_on_meta(llama_7b):
+    report = llama_7b
     per_token = 32 * 2 * 4096 * 4  # layers x (K, V) x width x fp32 = 1 MiB
     assert report.kv_cache_bytes_per_token == per_token and report.kv_cache_bytes == 256 * per_token
     # the peak holds the cache plus one layer's working set and the logits, far below the 4 GiB sum
     logits = 256 * 32000 * 4
     assert report.kv_cache_bytes + logits <= report.peak_activation_bytes < report.kv_cache_bytes + 3 * logits
     assert report.activation_bytes > 10 * report.peak_activation_bytes
+
+
+# ------------------------------------------------------------------------------------- (3) repeated blocks fold
+def test_llama_7b_report_folds_32_decoder_layers(llama_7b):
+    from layerscope.render.folding import fold_repeated_blocks, repeat_runs
+
+    report = llama_7b
+    runs = repeat_runs(report)
+    assert [(r.parent, r.type, r.count) for r in runs] == [("model.layers", "LlamaDecoderLayer", 32)]
+    rows = fold_repeated_blocks(report)
+    fold = [r for r in rows if r["kind"] == "repeat"]
+    assert len(fold) == 1 and fold[0]["type"] == "32 x LlamaDecoderLayer" and fold[0]["name"] == "model.layers.0-31"
+    # per block: q, k, v, o 256*4096*4096 each; QK^T + AV 2*256*256*4096; MLP 3*256*4096*11008
+    block = 4 * 256 * 4096 * 4096 + 2 * 256 * 256 * 4096 + 3 * 256 * 4096 * 11008
+    assert fold[0]["block"]["macs"] == block and fold[0]["macs"] == 32 * block
+    assert fold[0]["block"]["params"] == 4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096
+    assert report.total_macs == 32 * block + 256 * 4096 * 32000  # + lm_head
+    md = report.to_markdown()
+    assert len(md.splitlines()) < 160  # a few screens (it was 1,703 lines)
+    assert "| **`model.layers.0-31`** | **32 x LlamaDecoderLayer** |" in md
+    assert "| `model.layers.0-31` | 32 x LlamaDecoderLayer |" in md  # the cost-by-module table
+    assert f"| `model.layers.*.mlp.down_proj` | Linear | 1x256x4096 | {32 * 256 * 4096 * 11008:,} " \
+           f"(32 x {256 * 4096 * 11008:,}) |" in md
+    assert "model.layers.7." not in md  # only the first block is expanded
+    text = report.to_text()
+    assert "32 x LlamaDecoderLayer" in text and len(text.splitlines()) < 100
+    assert len(report.table) == len(report.nodes) > 32 * 40  # every layer of every block is in the table
+    assert (report.table["name"] == "model.layers.31.mlp.down_proj").sum() == 1
+    assert "model.layers.7.mlp" in report.to_text(fold=False)
+
+
+def _block(width, out=None):
+    return torch.nn.Sequential(torch.nn.Linear(width, 4 * width), torch.nn.GELU(), torch.nn.Linear(4 * width,
+                                                                                                   out or width))
+
+
+def test_fold_needs_identical_blocks():
+    from layerscope.render.folding import repeat_runs
+
+    same = torch.nn.Sequential(*[_block(16) for _ in range(4)])
+    runs = repeat_runs(layerscope.analyze(same, input_size=(1, 8, 16)))
+    assert [(r.count, r.names[0], r.names[-1]) for r in runs] == [(4, "0", "3")]
+    # a different block in the middle breaks the run: 0-1 (too short), 3-5 folds
+    mixed = torch.nn.Sequential(_block(16), _block(16), _block(16, 16), _block(16), _block(16), _block(16))
+    mixed[2][0] = torch.nn.Linear(16, 32)
+    mixed[2][2] = torch.nn.Linear(32, 16)
+    runs = repeat_runs(layerscope.analyze(mixed, input_size=(1, 8, 16)))
+    assert [(r.names[0], r.names[-1]) for r in runs] == [("3", "5")]
+    pair = torch.nn.Sequential(_block(16), _block(16))
+    assert repeat_runs(layerscope.analyze(pair, input_size=(1, 8, 16))) == []
+
+
+def test_top_k_groups_identical_layers_only_inside_runs():
+    from layerscope.render.folding import top_grouped_layers
+
+    net = torch.nn.Sequential(*[_block(16) for _ in range(3)], torch.nn.Linear(16, 16))
+    report = layerscope.analyze(net, input_size=(1, 8, 16))
+    top = top_grouped_layers(report, "macs", 3)
+    assert [(r["name"], r["count"]) for r in top] == [("*.0", 3), ("*.2", 3), ("3", 1)]
+    assert top[0]["macs"] == 3 * 8 * 16 * 64 and top[0]["each_macs"] == 8 * 16 * 64

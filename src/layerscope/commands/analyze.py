@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graph-depth", type=non_negative_int, default=2,
                         help="module depth of the layer-graph plot (default 2)")
     parser.add_argument("--top-k", type=positive_int, default=10, help="layers in the top-MACs/params tables and plot")
+    parser.add_argument("--no-fold", action="store_true",
+                        help="list every block of a run of identical blocks (default: one '32 x Block' row)")
     parser.add_argument("-o", "--output", default=None, help="write the report to this file")
     parser.add_argument("--format", choices=["text", "md", "html", "json", "csv"], default=None,
                         help="output format (default: text on a terminal, else from the file extension)")
@@ -42,7 +44,8 @@ def _format_for(args: argparse.Namespace) -> str:
 def render(report, fmt: str, args: argparse.Namespace) -> str:
     from ..render.files import render_report
 
-    return render_report(report, fmt, max_depth=args.depth, top_k=getattr(args, "top_k", 10))
+    return render_report(report, fmt, max_depth=args.depth, top_k=getattr(args, "top_k", 10),
+                         fold=not getattr(args, "no_fold", False))
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         with writing(args.output):
             written = write_report(report, args.output, fmt=fmt, max_depth=args.depth, plots=not args.no_plots,
                                    graph_depth=args.graph_depth, top_k=args.top_k, title=args.spec,
-                                   command=_command_line(args))
+                                   command=_command_line(args), fold=not args.no_fold)
         print(f"wrote {', '.join(written)}: {report!r}")
     else:
         text = render(report, fmt, args)

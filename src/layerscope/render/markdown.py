@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ._format import human, human_bytes, shape
+from .folding import REPEAT_KIND, fold_repeated_blocks, top_grouped_layers
 from .rf_plots import receptive_field_markdown, receptive_field_summary
 from .table import (GROUP_KIND, HEADER_KIND, final_rf, global_at, grouped_rows, relative_source, rf_value,
                     spatial_input_size, top_layers)
@@ -118,10 +119,14 @@ def summary_markdown(report: Any) -> str:
 
 
 def layer_table_markdown(report: Any, *, max_depth: int | None = None, root: str | None = None,
-                         sources: bool = False) -> str:
+                         sources: bool = False, fold: bool = True) -> str:
     """The per-layer table. With ``max_depth`` deeper rows are folded into their parent module (its row sums
-    their params/MACs); containers shown expanded get a bold header row with their totals."""
+    their params/MACs); containers shown expanded get a bold header row with their totals. With ``fold``, runs
+    of identical blocks are one ``32 x Block`` row followed by the first block's rows
+    (:mod:`layerscope.render.folding`)."""
     rows = grouped_rows(report, max_depth)
+    if fold:
+        rows = fold_repeated_blocks(report, rows)
     # the RF column only when the receptive-field analysis produced values (it is optional)
     with_rf = any(r["rf"] is not None for r in rows)
     head = "| layer | type | input | output | params | MACs |" + (" RF |" if with_rf else "") + " formula |"
@@ -138,6 +143,8 @@ def layer_table_markdown(report: Any, *, max_depth: int | None = None, root: str
             name, typ = f"{indent}**`{_escape(r['name'])}`**", f"**{typ}**"
         elif r["kind"] == GROUP_KIND:
             typ = f"{typ} ({r['layers']} layers)"
+        elif r["kind"] == REPEAT_KIND:
+            name, typ = f"{indent}**`{_escape(r['name'])}`**", f"**{typ}**"
         formula = "" if r["kind"] in (GROUP_KIND, HEADER_KIND) else _escape(r["formula"] or "")
         line = (f"| {name} | {typ} | {shape(r['input_shape'])} | {shape(r['output_shape'])} | {r['params']:,} | "
                 f"{r['macs']:,}{'' if r['complete'] else '*'} |" + (f" {_rf_text(r['rf'])} |" if with_rf else "")
@@ -147,20 +154,29 @@ def layer_table_markdown(report: Any, *, max_depth: int | None = None, root: str
         lines.append(line)
     if not report.complete:
         lines += ["", "\\* partial: this row ran an op without a counting rule (see LS201 below)."]
+    if fold and any(r["kind"] == REPEAT_KIND for r in rows):
+        lines += ["", "Runs of identical blocks are one bold row (the run's totals) followed by the rows of its first "
+                      "block; `report.table` has every layer of every block (`--no-fold` shows them all here)."]
     return "\n".join(lines)
 
 
-def top_layers_markdown(report: Any, *, k: int = 10) -> str:
-    """Two tables: the ``k`` layers with most MACs and with most parameters, with their share of the total."""
+def top_layers_markdown(report: Any, *, k: int = 10, fold: bool = True) -> str:
+    """Two tables: the ``k`` layers with most MACs and with most parameters, with their share of the total.
+    With ``fold``, a layer that plays the same role in every block of a run of identical blocks is one row
+    (``model.layers.*.mlp.down_proj``, ``32 x 5,771,362,304``) ranked by its total."""
     out = []
     for metric, label, total in (("macs", "MACs", report.total_macs), ("params", "params", report.total_params)):
-        top = top_layers(report, metric, k)
+        top = top_grouped_layers(report, metric, k) if fold else top_layers(report, metric, k)
         if not top:
             continue
         out += [f"Top {len(top)} layers by {label}:", "", f"| layer | type | output | {label} | share |",
                 "|---|---|---|---:|---:|"]
-        out += [f"| `{_escape(r['name'])}` | {_escape(r['type'])} | {shape(r['output_shape'])} | {r[metric]:,} | "
-                f"{_pct(r[metric], total)} |" for r in top]
+        for r in top:
+            value = f"{r[metric]:,}"
+            if r.get("count", 1) > 1:
+                value += f" ({r['count']} x {r['each_' + metric]:,})"
+            out.append(f"| `{_escape(r['name'])}` | {_escape(r['type'])} | {shape(r['output_shape'])} | {value} | "
+                       f"{_pct(r[metric], total)} |")
         out.append("")
     return "\n".join(out).rstrip()
 
@@ -176,8 +192,9 @@ def breakdown_depth(report: Any, *, min_rows: int = 4, max_depth: int = 3) -> in
 
 def modules_cost_markdown(report: Any, depth: int = 1) -> str:
     """Cost per module at ``depth``: params, MACs and activation memory with their shares."""
-    # every module that costs anything, activations included, so the activation shares add up to 100%
-    rows = [r for r in grouped_rows(report, depth, headers=False)
+    # every module that costs anything, activations included, so the activation shares add up to 100%;
+    # a run of identical blocks is one row
+    rows = [r for r in fold_repeated_blocks(report, grouped_rows(report, depth, headers=False), expand_first=False)
             if r["params"] or r["macs"] or r["activation_bytes"]]
     if not rows:
         return ""
@@ -231,7 +248,7 @@ def diagnostics_markdown(report: Any, *, root: str | None = None) -> str:
 
 def report_markdown(report: Any, *, max_depth: int | None = None, title: str | None = None,
                     plots: Mapping[str, str] | None = None, top_k: int = 10, root: str | None = None,
-                    command: str | None = None) -> str:
+                    command: str | None = None, fold: bool = True) -> str:
     """The full markdown report.
 
     ``plots``: key -> file name of PNGs already written beside the report (see
@@ -274,9 +291,9 @@ def report_markdown(report: Any, *, max_depth: int | None = None, title: str | N
         by_module = modules_cost_markdown(report, depth)
         if by_module:
             out += ["By top-level module:" if depth == 1 else f"By module (depth {depth}):", "", by_module, ""]
-    out.append(top_layers_markdown(report, k=top_k))
+    out.append(top_layers_markdown(report, k=top_k, fold=fold))
     depth_note = f" (grouped to module depth {max_depth})" if max_depth is not None else ""
-    out += ["", f"## Layers{depth_note}", "", layer_table_markdown(report, max_depth=max_depth, root=root)]
+    out += ["", f"## Layers{depth_note}", "", layer_table_markdown(report, max_depth=max_depth, root=root, fold=fold)]
     out += ["", "## Diagnostics", ""]
     out.append(diagnostics_markdown(report, root=root) if report.diagnostics else "None.")
     return "\n".join(out).rstrip() + "\n"

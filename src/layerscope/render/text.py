@@ -36,20 +36,28 @@ def totals_lines(report: Any) -> list[str]:
     return lines
 
 
-def report_text(report: Any, *, max_depth: int | None = None, diagnostics: bool = True) -> str:
+def report_text(report: Any, *, max_depth: int | None = None, diagnostics: bool = True, fold: bool = True) -> str:
+    from .folding import REPEAT_KIND, fold_repeated_blocks
     from .table import grouped_rows
 
     from .markdown import _rf_text
 
     rows = []
-    # deeper layers are folded into their parent module's row (which sums them)
-    for r in grouped_rows(report, max_depth):
+    # deeper layers are folded into their parent module's row (which sums them); a run of identical blocks is
+    # one "32 x Block" row (the run's totals, each block's cost in the formula) followed by its first block
+    grouped = grouped_rows(report, max_depth)
+    if fold:
+        grouped = fold_repeated_blocks(report, grouped)
+    for r in grouped:
         rows.append([
             "  " * max(r["depth"] - 1, 0) + r["name"], r["type"], shape(r["output_shape"]),
             f"{r['params']:,}", f"{r['macs']:,}" + ("" if r["complete"] else "*"), _rf_text(r.get("rf")),
             r["formula"] or "",
         ])
     out = [_table(["layer", "type", "output", "params", "MACs", "RF", "formula"], rows, {3, 4, 5}), ""]
+    if any(r["kind"] == REPEAT_KIND for r in grouped):
+        out += ["runs of identical blocks: one row with the run's totals, then the first block's layers "
+                "(report.table has every layer; --no-fold shows them all)", ""]
     out += totals_lines(report)
     if diagnostics and report.diagnostics:
         out.append("")
