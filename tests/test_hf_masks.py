@@ -139,3 +139,16 @@ def test_histc_is_known():
 
     report = layerscope.analyze(H(), input_size=(10,))
     assert report.status == "complete" and report.nodes[0].flops == 10
+
+
+def test_causal_attention_counted_in_full_and_said_so():
+    report = layerscope.analyze(_llama(), input_size=(1, 64))  # no mask: HF calls SDPA with is_causal=True
+    ca = report.causal_attention
+    # 2 layers x (QK^T + AV) 2*64*64*64 counted in full; causal: query i sees i+1 keys, 64*65/2 of 64*64 pairs
+    assert ca.calls == 2 and ca.full_macs == 2 * 2 * 64 * 64 * 64
+    assert ca.causal_macs == 2 * 2 * 64 * (64 * 65 // 2)
+    assert "counted in full" in report.convention
+    md = report.to_markdown()
+    assert f"| causal attention | 2 causal attention calls counted in full: {ca.full_macs:,} MACs" in md
+    assert f"{report.total_macs - ca.skipped_macs:,}" in md and "causal attention:" in report.to_text()
+    assert layerscope.analyze(_bert(), input_size=(1, 64)).causal_attention is None  # bidirectional

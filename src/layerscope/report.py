@@ -24,7 +24,7 @@ CONVENTION = (
     "MACs count multiply-accumulates of conv, transposed conv, linear, matmul/einsum and attention "
     "(torchvision's convention; bias adds are not MACs). FLOPs count all arithmetic: 2 per MAC plus bias adds, "
     "norms, activations, pooling and elementwise ops (1 per element; softmax 3; eval BatchNorm 2; other norms 4, "
-    "+2 affine)."
+    "+2 affine). Attention scores are counted in full, also when the attention is causal."
 )
 
 TABLE_COLUMNS = [
@@ -149,6 +149,14 @@ class Report:
 
         cache = kv_cache_from_meta(self.meta)
         return int(cache["bytes_per_token"]) if cache else None
+
+    @property
+    def causal_attention(self) -> Any:
+        """The causal attention calls (counted in full) and the MACs a kernel skipping the masked half would do:
+        a :class:`~layerscope.analysis.attention.CausalAttention`, or None when there is none."""
+        from .analysis.attention import causal_attention
+
+        return causal_attention(self.nodes)
 
     @property
     def input_bytes(self) -> int:

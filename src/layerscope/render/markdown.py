@@ -67,6 +67,9 @@ def summary_items(report: Any) -> list[tuple[str, str]]:
     kv = kv_cache_text(report)
     if kv:
         items.append(("KV cache", kv))
+    causal = causal_text(report)
+    if causal:
+        items.append(("causal attention", causal))
     items.append(("receptive field", receptive_field_summary_text(report)))
     items.append(("counting status", report.status))
     sev = {k: sum(d.severity == k for d in report.diagnostics) for k in ("error", "warning", "info")}
@@ -80,6 +83,18 @@ def peak_text(report: Any) -> str:
     return (f"{human_bytes(report.peak_activation_bytes)} of activations live at once"
             + (f", at `{at}`" if at else "") + " (each tensor freed after its last reader; inputs, outputs and a "
             "returned KV cache included)")
+
+
+def causal_text(report: Any) -> str:
+    """How much of the MACs is causal attention counted in full, and the figure without the masked half."""
+    ca = getattr(report, "causal_attention", None)
+    if ca is None:
+        return ""
+    total = report.total_macs
+    return (f"{ca.calls} causal attention calls counted in full: {ca.full_macs:,} MACs ({human(ca.full_macs)}); "
+            f"a kernel that skips the masked scores does {ca.causal_macs:,} ({human(ca.causal_macs)}), so the "
+            f"model total would be {total - ca.skipped_macs:,} ({human(total - ca.skipped_macs)}, "
+            f"-{_pct(ca.skipped_macs, total)})")
 
 
 def kv_cache_text(report: Any) -> str:

@@ -33,6 +33,10 @@ def totals_lines(report: Any) -> list[str]:
         from .markdown import kv_cache_text
 
         lines.append(f"KV cache: {kv_cache_text(report)}")
+    if report.causal_attention is not None:
+        from .markdown import causal_text
+
+        lines.append(f"causal attention: {causal_text(report)}")
     return lines
 
 
