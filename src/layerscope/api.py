@@ -19,6 +19,7 @@ def analyze(
     batch_size: int | None = None,
     full_shape: bool = False,
     dtype: Any = None,
+    seq_len: int | None = None,
     mode: Literal["eval", "train"] = "eval",
     strict: bool = False,
     recover: bool = True,
@@ -37,6 +38,12 @@ def analyze(
 
     A forward that fails on shapes still returns a Report (``report.ok`` is False) with every layer up to the
     failure; ``strict=True`` raises :class:`~layerscope.errors.TraceError` carrying the diagnostic instead.
+
+    Token models: a model whose first layer is an ``nn.Embedding`` takes ``input_size=(1, 2048)`` (batch,
+    tokens as written) as integer ids; a Hugging Face model gets named inputs sized from its config, and with
+    no input at all its own default (``seq_len`` tokens, default 128). ``inputs={...}`` dicts naming the
+    forward's parameters are keyword inputs; ``batch_size=`` and ``dtype=`` apply to ``kwargs=`` as well.
+    See :mod:`layerscope.tracing.tokens`.
 
     ``select=`` / ``ignore=``: diagnostic code prefixes to keep / drop (``"LS3"``, ``["LS301", "LS110"]``);
     a failed forward pass (LS100-LS108) is always reported.
@@ -66,6 +73,10 @@ def analyze(
     if mode not in ("eval", "train"):
         raise InputSpecError(f"mode must be 'eval' or 'train', not {mode!r}", hint="use mode='train' to include "
                              "training-only branches", code="LS918")
+    from .tracing.tokens import resolve_inputs
+
+    input_size, inputs, kwargs, batch_size, dtype = resolve_inputs(model, input_size, inputs, kwargs, batch_size,
+                                                                   dtype, seq_len)
     if dtype is None and input_size is not None:
         dtype = _parameter_dtype(model)
     args, kw = make_inputs(input_size, inputs, kwargs, batch_size, dtype, full_shape=full_shape)
@@ -98,7 +109,14 @@ def analyze(
         from .check import filter_codes
 
         diagnostics = filter_codes(diagnostics, select=select, ignore=ignore)
+    from .analysis.memory import kv_cache_summary
+
+    meta = {}
+    cache = kv_cache_summary(result.state)
+    if cache is not None:
+        meta["kv_cache"] = cache
     report = Report(
+        meta=meta,
         model=type(model).__name__, layer_graph=result.graph, diagnostics=tuple(diagnostics),
         total_params=result.total_params, trainable_params=result.trainable_params,
         param_bytes=result.param_bytes, buffer_bytes=result.buffer_bytes, params_by_dtype=result.params_by_dtype,

@@ -58,6 +58,7 @@ TABLE: tuple[Code, ...] = (
     _d("LS111", "warning", "formula and traced shape disagree", "analysis/shapes.py"),
     _d("LS112", "warning", "input pixels dropped by floor division", "analysis/shapes.py"),
     _d("LS125", "info", "a user hook failed on meta tensors and was skipped", "analysis/trace_notes.py"),
+    _d("LS140", "warning", "dense-prediction output size differs from the input size", "analysis/dense.py"),
     # ---------------------------------------------------------------- LS2xx counting coverage
     _d("LS201", "info", "ops without a counting rule: totals are partial", "analysis/cost.py"),
     _d("LS202", "info", "parameters never used in the forward pass", "analysis/cost.py"),
@@ -142,6 +143,12 @@ TABLE: tuple[Code, ...] = (
     _e("LS972", "a file that is not a layerscope JSON report", "compare.py"),
     _e("LS973", "a scaling study with fewer than two resolutions", "commands/scale.py"),
     _e("LS974", "a sweep build that cannot be pickled for the worker processes", "scaling.py"),
+    _e("LS993", "bad token/keyword input on the command line (--tokens, --kwarg, --dtype)", "commands/_tokens.py"),
+    _e("LS994", "hf: SPEC without transformers installed", "loading_hf.py"),
+    _e("LS995", "hf: SPEC names no known config, model class or model_type", "loading_hf.py"),
+    _e("LS996", "hf: SPEC override that is not a config field, or a config that cannot be built", "loading_hf.py"),
+    _e("LS997", "hf: SPEC folder or file that is not a config.json", "loading_hf.py"),
+    _e("LS998", "sequence-length scaling of a model that takes no tokens", "seq_scaling.py"),
 )
 
 #: code -> entry
@@ -230,6 +237,12 @@ EXPLANATIONS: Mapping[str, Explanation] = {
         "Hooks that read tensor values (logging .item(), statistics) cannot run on meta tensors; the model itself is fine.",
         "m.conv.register_forward_hook(lambda m, i, o: stats.append(o.mean().item()))",
         "Nothing to fix in the model; the hook ran only on layerscope's copy and the analysis continued without it."),
+    "LS140": Explanation(
+        "A dense-prediction output (segmentation, depth) is a few pixels off the input's size.",
+        "Stride-2 layers floor odd sizes on the way down and x2 upsampling doubles them back, so the output no "
+        "longer has one value per input pixel; a loss against the label then fails or silently broadcasts.",
+        "smp PAN on a 250x250 input returns 252x252",
+        "Use an input size divisible by the total stride, pad the input, or resize the output to the input's size."),
     "LS201": Explanation(
         "Some ops ran without a counting rule: MACs and FLOPs exclude them and are lower bounds.",
         "Unknown is not zero: the totals are marked partial instead of silently undercounting.",

@@ -155,6 +155,10 @@ def load_model(spec: str, *, base_dir: str | None = None) -> Any:
             f"model spec {spec!r} is not of the form TARGET:NAME",
             hint="use pkg.module:attr, path/to/file.py:attr, torchvision:resnet50 or timm:resnet50", code="LS921",
         )
+    if spec.startswith("hf:"):  # a Hugging Face model from its config (grammar: layerscope.loading_hf)
+        from .loading_hf import load_hf
+
+        return load_hf(spec)
     target, _, attr = spec.rpartition(":")
     if not target or not attr:
         raise ModelLoadError(f"model spec {spec!r} has an empty part", hint="e.g. torchvision:resnet50",

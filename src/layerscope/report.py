@@ -24,7 +24,7 @@ CONVENTION = (
     "MACs count multiply-accumulates of conv, transposed conv, linear, matmul/einsum and attention "
     "(torchvision's convention; bias adds are not MACs). FLOPs count all arithmetic: 2 per MAC plus bias adds, "
     "norms, activations, pooling and elementwise ops (1 per element; softmax 3; eval BatchNorm 2; other norms 4, "
-    "+2 affine)."
+    "+2 affine). Attention scores are counted in full, also when the attention is causal."
 )
 
 TABLE_COLUMNS = [
@@ -113,6 +113,51 @@ class Report:
         """Bytes of every freshly allocated layer output (views and in-place results share memory)."""
         return sum(n.new_bytes for n in self.nodes)
 
+    @cached_property
+    def _peak(self) -> Any:
+        from .analysis.memory import kv_cache_from_meta, live_peak
+
+        cache = kv_cache_from_meta(self.meta) or {}
+        return live_peak(self.layer_graph, cache.get("producers", ()))
+
+    @property
+    def peak_activation_bytes(self) -> int:
+        """The inference peak of live activations: the most bytes alive at once in one forward pass when each
+        tensor is freed after its last reader (inputs, outputs and a returned KV cache included). See
+        :mod:`layerscope.analysis.memory`."""
+        return self._peak.bytes
+
+    @property
+    def peak_at(self) -> str | None:
+        """The layer at which the live activations peak."""
+        node = self._peak.node
+        return self.layer_graph[node].name if node is not None else None
+
+    @property
+    def kv_cache_bytes(self) -> int | None:
+        """Bytes of the KV cache the forward returned (keys and values of every layer at the traced length), or
+        None when it returned none (an encoder, ``use_cache=False``, a model without a cache object)."""
+        from .analysis.memory import kv_cache_from_meta
+
+        cache = kv_cache_from_meta(self.meta)
+        return int(cache["bytes"]) if cache else None
+
+    @property
+    def kv_cache_bytes_per_token(self) -> int | None:
+        """KV-cache bytes per cached position of one sequence (what each generated token adds)."""
+        from .analysis.memory import kv_cache_from_meta
+
+        cache = kv_cache_from_meta(self.meta)
+        return int(cache["bytes_per_token"]) if cache else None
+
+    @property
+    def causal_attention(self) -> Any:
+        """The causal attention calls (counted in full) and the MACs a kernel skipping the masked half would do:
+        a :class:`~layerscope.analysis.attention.CausalAttention`, or None when there is none."""
+        from .analysis.attention import causal_attention
+
+        return causal_attention(self.nodes)
+
     @property
     def input_bytes(self) -> int:
         return sum(t.nbytes for t in self.inputs)
@@ -183,7 +228,8 @@ class Report:
             "model": self.model, "inputs": [t.shape for t in self.inputs], "status": self.status,
             "total_params": self.total_params, "trainable_params": self.trainable_params,
             "total_macs": self.total_macs, "total_flops": self.total_flops, "param_bytes": self.param_bytes,
-            "activation_bytes": self.activation_bytes, "errors": len(self.errors),
+            "activation_bytes": self.activation_bytes, "peak_activation_bytes": self.peak_activation_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes, "errors": len(self.errors),
             "warnings": sum(d.severity == "warning" for d in self.diagnostics),
         }
 

@@ -16,6 +16,7 @@ from ..diagnostics import Diagnostic, make
 from ..geometry import WindowAxis, output_size
 from ..graph import Graph, Node, TensorInfo
 from ..rules.table import has_fact, in_family
+from .value_hints import value_read_hint
 
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 # how far the valid-input-size search looks around the current size
@@ -294,8 +295,7 @@ def explain_data_dependent(graph: Graph, failure: Any) -> Diagnostic:
         "LS108", failure,
         f"{what} {_where(failure)}{operand} needs the tensor's values, but layerscope traces shapes only "
         f"(meta tensors have no data); the trace stops here",
-        "make control flow depend on shapes or configuration rather than values (e.g. x.shape[1] instead of "
-        "x.sum().item()); or analyze the branch you want by passing inputs=/kwargs= that select it",
+        value_read_hint(failure),
     )
 
 
@@ -364,6 +364,9 @@ def explain_residual(graph: Graph, failure: Any, a: TensorInfo, b: TensorInfo) -
     common = anc_a & anc_b
     if not common:
         return None
+    skip = _upsampled_skip_add(graph, failure, a, b, anc_a, anc_b, common)
+    if skip is not None:
+        return skip
     c = max(common)  # the latest node both depend on: where the block forks
     before = ancestors(graph, c)
     branch_a = sorted(anc_a - before)
@@ -418,6 +421,44 @@ def explain_residual(graph: Graph, failure: Any, a: TensorInfo, b: TensorInfo) -
         fix, fork=fork_name, main_branch=[graph[n].name for n in main_branch],
         shortcut_branch=[graph[n].name for n in short_branch], stride=stride, channels=[c_in, c_out],
     )
+
+
+def _upsampled_skip_add(graph: Graph, failure: Any, a: TensorInfo, b: TensorInfo, anc_a: set[int],
+                        anc_b: set[int], common: set[int]) -> Diagnostic | None:
+    """LS101 for an FPN/LinkNet-style add of an upsampled (top-down) branch and a lateral skip whose sizes differ
+    because a stride-2 layer floored an odd size on the way down: the floor-division story LS103 tells for a
+    U-Net concat, with the input sizes that line up (issue 13). None when it is not that case."""
+    spatial = [i for i, (x, y) in enumerate(zip(a.shape, b.shape)) if i >= 2 and x != y]
+    if not spatial or len(a.shape) != len(b.shape):
+        return None
+    ndim = len(a.shape)
+    axes = [i - ndim for i in spatial]
+    before = ancestors(graph, max(common))
+    branches = sorted((anc_a | anc_b) - before)
+    up_a = any(_upsamples(graph[n]) for n in sorted(anc_a - before))
+    up_b = any(_upsamples(graph[n]) for n in sorted(anc_b - before))
+    if up_a == up_b:
+        return None  # both or neither upsampled: a residual block, explained below
+    floored, _ = _downsamplers(graph, branches, axes)
+    if not floored:
+        return None
+    up, lateral = (a, b) if up_a else (b, a)
+    msg = (f"{failure.op} {_where(failure)}: the upsampled (top-down) branch {describe(graph, up)} does not match "
+           f"the lateral skip {describe(graph, lateral)} it is added to. This is a skip connection broken by floor "
+           f"division: {'; '.join(floored)}, and the x2 way back up cannot restore the lost pixel")
+    pairs = [(a.producer, b.producer)] + _concat_pairs(graph)
+    mult = max(_path_stride(graph, a.producer, axes), _path_stride(graph, b.producer, axes))
+    sizes = _sizes_aligning(graph, pairs, axes)
+    hints = []
+    if sizes:
+        hints.append("use an input size of " + " or ".join(map(str, sizes))
+                     + (f" (a multiple of {mult})" if mult > 1 and all(x % mult == 0 for x in sizes) else ""))
+    elif mult > 1:
+        hints.append(f"use an input size that is a multiple of {mult}")
+    hints.append("or resize the upsampled tensor to the skip's size before the add (F.interpolate(up, "
+                 "size=skip.shape[-2:]), as torchvision's FeaturePyramidNetwork does)")
+    return _diag("LS101", failure, msg, "; ".join(hints), floored=floored, multiple=mult,
+                 valid_input_sizes=sizes or [], merge="upsampled skip add")
 
 
 def _flatten_source(graph: Graph, t: TensorInfo) -> tuple[Node, tuple[int, ...]] | None:

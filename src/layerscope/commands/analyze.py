@@ -7,20 +7,25 @@ import sys
 
 from ._common import add_input_arguments, check_output, input_size_from, non_negative_int, positive_int, user_code, \
     writing
+from ._tokens import add_token_arguments, analyze_inputs, command_line_parts
 
 NAME = "analyze"
 HELP = "analyze one model: per-layer shapes, formulas, params, MACs and diagnostics"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", help="pkg.module:attr, path/to/file.py:attr, torchvision:NAME or timm:NAME")
-    add_input_arguments(parser)
+    parser.add_argument("spec", help="pkg.module:attr, path/to/file.py:attr, torchvision:NAME, timm:NAME or "
+                                     "hf:CONFIG[?key=value&...]")
+    add_input_arguments(parser, required=False)  # or --tokens/--kwarg, or the model's own default input
+    add_token_arguments(parser)
     parser.add_argument("--depth", type=non_negative_int, default=None,
                         help="group layers deeper than this module depth under their parent (its row sums them)")
     parser.add_argument("--no-plots", action="store_true", help="with -o REPORT.md/.html: do not write the PNG plots")
     parser.add_argument("--graph-depth", type=non_negative_int, default=2,
                         help="module depth of the layer-graph plot (default 2)")
     parser.add_argument("--top-k", type=positive_int, default=10, help="layers in the top-MACs/params tables and plot")
+    parser.add_argument("--no-fold", action="store_true",
+                        help="list every block of a run of identical blocks (default: one '32 x Block' row)")
     parser.add_argument("-o", "--output", default=None, help="write the report to this file")
     parser.add_argument("--format", choices=["text", "md", "html", "json", "csv"], default=None,
                         help="output format (default: text on a terminal, else from the file extension)")
@@ -39,12 +44,14 @@ def _format_for(args: argparse.Namespace) -> str:
 def render(report, fmt: str, args: argparse.Namespace) -> str:
     from ..render.files import render_report
 
-    return render_report(report, fmt, max_depth=args.depth, top_k=getattr(args, "top_k", 10))
+    return render_report(report, fmt, max_depth=args.depth, top_k=getattr(args, "top_k", 10),
+                         fold=not getattr(args, "no_fold", False))
 
 
 def _command_line(args: argparse.Namespace) -> str:
     """The command that regenerates the report, for its header (no absolute paths, so reports are portable)."""
-    parts = ["layerscope analyze", args.spec, "--input-size", *args.input_size]
+    parts = ["layerscope analyze", args.spec, *(["--input-size", *args.input_size] if args.input_size else []),
+             *command_line_parts(args)]
     if args.batch_size:
         parts += ["--batch-size", str(args.batch_size)]
     if getattr(args, "full_shape", False):
@@ -61,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load_model
 
     check_output(args.output)  # before the analysis, which may take a while
-    size = input_size_from(args)
+    size = input_size_from(args) if args.input_size else None
     if sys.stderr.isatty():  # big models take seconds: say what is happening (not in logs or pipes)
-        print(f"layerscope: analyzing {args.spec} at {' '.join(args.input_size)} ...", file=sys.stderr, flush=True)
+        at = " ".join(args.input_size or []) or " ".join(command_line_parts(args)) or "its own default input"
+        print(f"layerscope: analyzing {args.spec} at {at} ...", file=sys.stderr, flush=True)
     with user_code():
         model = load_model(args.spec)
-        report = analyze(model, input_size=size, batch_size=args.batch_size, mode=args.mode,
-                         full_shape=args.full_shape)
+        report = analyze(model, **analyze_inputs(args, size), full_shape=args.full_shape)
     fmt = _format_for(args)
     if args.output:
         from ..render.files import write_report
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         with writing(args.output):
             written = write_report(report, args.output, fmt=fmt, max_depth=args.depth, plots=not args.no_plots,
                                    graph_depth=args.graph_depth, top_k=args.top_k, title=args.spec,
-                                   command=_command_line(args))
+                                   command=_command_line(args), fold=not args.no_fold)
         print(f"wrote {', '.join(written)}: {report!r}")
     else:
         text = render(report, fmt, args)

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=None, help="write the table (.md also writes the plot beside it)")
     parser.add_argument("--format", choices=["text", "md", "csv"], default=None)
     parser.add_argument("--plot", default=None, help="write the plot to this PNG")
+    parser.add_argument("--seq-len", type=int, nargs="+", default=None, metavar="T",
+                        help="scale over sequence length instead (token models: 1xT ids), e.g. 128 512 2048")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     if args.efficientnet:
         study = compound_scaling(progress=progress_bar(8))
         suffix = "_compound.png"
+    elif args.spec and args.seq_len:
+        from ..seq_scaling import scale_seq_len
+
+        study = scale_seq_len(args.spec, args.seq_len, batch_size=args.batch_size,
+                              progress=progress_bar(len(args.seq_len)))
+        suffix = "_seq_scaling.png"
     elif args.spec:
         with user_code():
             study = scale(args.spec, resolutions, channels=args.channels, batch_size=args.batch_size,
@@ -80,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
         text = study.table.to_csv(index=False, lineterminator="\n")
     else:
         text = study.table.to_string(index=False) + "\n"
-        if not args.efficientnet and study.fittable:
+        if args.seq_len and not args.efficientnet:
+            text += "\n" + study.summary() + "\n"
+        elif not args.efficientnet and study.fittable:
             text += (f"\nfitted exponent: MACs ~ resolution^{study.exponent('macs'):.2f}, activation memory ~ "
                      f"resolution^{study.exponent('activation_bytes'):.2f}\n")
     emit(text, args.output, path)

@@ -21,7 +21,7 @@ def format_for_path(path: str | None, default: str = "text") -> str:
 
 def render_report(report: Any, fmt: str = "text", *, max_depth: int | None = None,
                   plots: dict[str, str] | None = None, root: str | None = None, title: str | None = None,
-                  command: str | None = None, top_k: int = 10) -> str:
+                  command: str | None = None, top_k: int = 10, fold: bool = True) -> str:
     """The report as a string in ``fmt`` (``text``, ``md``, ``html``, ``json``, ``csv``). ``csv`` is the per-layer
     table (grouped to ``max_depth`` when given); ``json`` is :meth:`Report.to_dict` (lossless, readable back
     with :meth:`Report.from_json`)."""
@@ -29,7 +29,7 @@ def render_report(report: Any, fmt: str = "text", *, max_depth: int | None = Non
 
     if fmt == "md":
         return report.to_markdown(max_depth=max_depth, plots=plots, root=root, title=title, command=command,
-                                  top_k=top_k)
+                                  top_k=top_k, fold=fold)
     if fmt == "html":
         from .html import report_html
 
@@ -40,7 +40,7 @@ def render_report(report: Any, fmt: str = "text", *, max_depth: int | None = Non
     if fmt == "csv":
         return layer_csv(report, max_depth=max_depth, root=root)
     if fmt == "text":
-        return report.to_text(max_depth=max_depth)
+        return report.to_text(max_depth=max_depth, fold=fold)
     raise ConfigError(f"unknown report format {fmt!r}", hint="use one of " + ", ".join(FORMATS), code="LS961")
 
 
@@ -77,7 +77,7 @@ def layer_csv(report: Any, *, max_depth: int | None = None, root: str | None = N
 
 def write_report(report: Any, path: str, *, fmt: str | None = None, max_depth: int | None = None,
                  plots: bool = True, graph_depth: int = 2, root: str | None = None, title: str | None = None,
-                 command: str | None = None, top_k: int = 10) -> list[str]:
+                 command: str | None = None, top_k: int = 10, fold: bool = True) -> list[str]:
     """Write ``report`` to ``path`` (format from ``fmt`` or the extension); for markdown and HTML also write
     the plots beside it as ``{stem}_{plot}.png`` and link them. Returns the paths written, report first."""
     fmt = fmt or format_for_path(path)
@@ -90,7 +90,7 @@ def write_report(report: Any, path: str, *, fmt: str | None = None, max_depth: i
         stem = os.path.splitext(os.path.basename(path))[0]
         written_plots = write_report_plots(report, directory, stem, top_k=top_k, graph_depth=graph_depth)
     text = render_report(report, fmt, max_depth=max_depth, plots=written_plots, root=root, title=title,
-                         command=command, top_k=top_k)
+                         command=command, top_k=top_k, fold=fold)
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text if text.endswith("\n") else text + "\n")
     return [path] + [os.path.join(os.path.dirname(path), name) for name in written_plots.values()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from ._format import human, human_bytes, shape
+from .folding import REPEAT_KIND, fold_repeated_blocks, top_grouped_layers
 from .rf_plots import receptive_field_markdown, receptive_field_summary
 from .table import (GROUP_KIND, HEADER_KIND, final_rf, global_at, grouped_rows, relative_source, rf_value,
                     spatial_input_size, top_layers)
@@ -61,12 +62,53 @@ def summary_items(report: Any) -> list[tuple[str, str]]:
             f" (+ {human_bytes(report.buffer_bytes)} buffers)" if report.buffer_bytes else "")),
         ("activation memory", f"{human_bytes(report.activation_bytes)} (every freshly allocated layer output of "
                               "one forward pass, inputs excluded; views and in-place results share memory)"),
+        ("inference peak", peak_text(report)),
     ]
+    kv = kv_cache_text(report)
+    if kv:
+        items.append(("KV cache", kv))
+    causal = causal_text(report)
+    if causal:
+        items.append(("causal attention", causal))
     items.append(("receptive field", receptive_field_summary_text(report)))
     items.append(("counting status", report.status))
     sev = {k: sum(d.severity == k for d in report.diagnostics) for k in ("error", "warning", "info")}
     items.append(("diagnostics", f"{sev['error']} errors, {sev['warning']} warnings, {sev['info']} info"))
     return items
+
+
+def peak_text(report: Any) -> str:
+    """``12.5 MiB live at once, at `layer3.1.conv2` (each tensor freed after its last reader)``."""
+    at = getattr(report, "peak_at", None)
+    return (f"{human_bytes(report.peak_activation_bytes)} of activations live at once"
+            + (f", at `{at}`" if at else "") + " (each tensor freed after its last reader; inputs, outputs and a "
+            "returned KV cache included)")
+
+
+def causal_text(report: Any) -> str:
+    """How much of the MACs is causal attention counted in full, and the figure without the masked half."""
+    ca = getattr(report, "causal_attention", None)
+    if ca is None:
+        return ""
+    total = report.total_macs
+    return (f"{ca.calls} causal attention calls counted in full: {ca.full_macs:,} MACs ({human(ca.full_macs)}); "
+            f"a kernel that skips the masked scores does {ca.causal_macs:,} ({human(ca.causal_macs)}), so the "
+            f"model total would be {total - ca.skipped_macs:,} ({human(total - ca.skipped_macs)}, "
+            f"-{_pct(ca.skipped_macs, total)})")
+
+
+def kv_cache_text(report: Any) -> str:
+    """``2 GiB at 2048 positions (1 MiB per token)``, or "" when the forward returned no cache."""
+    total = getattr(report, "kv_cache_bytes", None)
+    if total is None:
+        return ""
+    cache = report.meta.get("kv_cache", {})
+    lengths = cache.get("lengths") or [cache.get("length")]
+    at = " and ".join(str(x) for x in lengths)
+    batch = cache.get("batch", 1)
+    return (f"{human_bytes(total)} at {at} cached positions" + (f" x {batch} sequences" if batch != 1 else "")
+            + f" ({human_bytes(report.kv_cache_bytes_per_token)} per token per sequence; keys and values of "
+            f"{cache.get('tensors', 0) // 2} attention layers)")
 
 
 def receptive_field_summary_text(report: Any) -> str:
@@ -92,10 +134,14 @@ def summary_markdown(report: Any) -> str:
 
 
 def layer_table_markdown(report: Any, *, max_depth: int | None = None, root: str | None = None,
-                         sources: bool = False) -> str:
+                         sources: bool = False, fold: bool = True) -> str:
     """The per-layer table. With ``max_depth`` deeper rows are folded into their parent module (its row sums
-    their params/MACs); containers shown expanded get a bold header row with their totals."""
+    their params/MACs); containers shown expanded get a bold header row with their totals. With ``fold``, runs
+    of identical blocks are one ``32 x Block`` row followed by the first block's rows
+    (:mod:`layerscope.render.folding`)."""
     rows = grouped_rows(report, max_depth)
+    if fold:
+        rows = fold_repeated_blocks(report, rows)
     # the RF column only when the receptive-field analysis produced values (it is optional)
     with_rf = any(r["rf"] is not None for r in rows)
     head = "| layer | type | input | output | params | MACs |" + (" RF |" if with_rf else "") + " formula |"
@@ -112,6 +158,8 @@ def layer_table_markdown(report: Any, *, max_depth: int | None = None, root: str
             name, typ = f"{indent}**`{_escape(r['name'])}`**", f"**{typ}**"
         elif r["kind"] == GROUP_KIND:
             typ = f"{typ} ({r['layers']} layers)"
+        elif r["kind"] == REPEAT_KIND:
+            name, typ = f"{indent}**`{_escape(r['name'])}`**", f"**{typ}**"
         formula = "" if r["kind"] in (GROUP_KIND, HEADER_KIND) else _escape(r["formula"] or "")
         line = (f"| {name} | {typ} | {shape(r['input_shape'])} | {shape(r['output_shape'])} | {r['params']:,} | "
                 f"{r['macs']:,}{'' if r['complete'] else '*'} |" + (f" {_rf_text(r['rf'])} |" if with_rf else "")
@@ -121,20 +169,29 @@ def layer_table_markdown(report: Any, *, max_depth: int | None = None, root: str
         lines.append(line)
     if not report.complete:
         lines += ["", "\\* partial: this row ran an op without a counting rule (see LS201 below)."]
+    if fold and any(r["kind"] == REPEAT_KIND for r in rows):
+        lines += ["", "Runs of identical blocks are one bold row (the run's totals) followed by the rows of its first "
+                      "block; `report.table` has every layer of every block (`--no-fold` shows them all here)."]
     return "\n".join(lines)
 
 
-def top_layers_markdown(report: Any, *, k: int = 10) -> str:
-    """Two tables: the ``k`` layers with most MACs and with most parameters, with their share of the total."""
+def top_layers_markdown(report: Any, *, k: int = 10, fold: bool = True) -> str:
+    """Two tables: the ``k`` layers with most MACs and with most parameters, with their share of the total.
+    With ``fold``, a layer that plays the same role in every block of a run of identical blocks is one row
+    (``model.layers.*.mlp.down_proj``, ``32 x 5,771,362,304``) ranked by its total."""
     out = []
     for metric, label, total in (("macs", "MACs", report.total_macs), ("params", "params", report.total_params)):
-        top = top_layers(report, metric, k)
+        top = top_grouped_layers(report, metric, k) if fold else top_layers(report, metric, k)
         if not top:
             continue
         out += [f"Top {len(top)} layers by {label}:", "", f"| layer | type | output | {label} | share |",
                 "|---|---|---|---:|---:|"]
-        out += [f"| `{_escape(r['name'])}` | {_escape(r['type'])} | {shape(r['output_shape'])} | {r[metric]:,} | "
-                f"{_pct(r[metric], total)} |" for r in top]
+        for r in top:
+            value = f"{r[metric]:,}"
+            if r.get("count", 1) > 1:
+                value += f" ({r['count']} x {r['each_' + metric]:,})"
+            out.append(f"| `{_escape(r['name'])}` | {_escape(r['type'])} | {shape(r['output_shape'])} | {value} | "
+                       f"{_pct(r[metric], total)} |")
         out.append("")
     return "\n".join(out).rstrip()
 
@@ -150,8 +207,9 @@ def breakdown_depth(report: Any, *, min_rows: int = 4, max_depth: int = 3) -> in
 
 def modules_cost_markdown(report: Any, depth: int = 1) -> str:
     """Cost per module at ``depth``: params, MACs and activation memory with their shares."""
-    # every module that costs anything, activations included, so the activation shares add up to 100%
-    rows = [r for r in grouped_rows(report, depth, headers=False)
+    # every module that costs anything, activations included, so the activation shares add up to 100%;
+    # a run of identical blocks is one row
+    rows = [r for r in fold_repeated_blocks(report, grouped_rows(report, depth, headers=False), expand_first=False)
             if r["params"] or r["macs"] or r["activation_bytes"]]
     if not rows:
         return ""
@@ -205,7 +263,7 @@ def diagnostics_markdown(report: Any, *, root: str | None = None) -> str:
 
 def report_markdown(report: Any, *, max_depth: int | None = None, title: str | None = None,
                     plots: Mapping[str, str] | None = None, top_k: int = 10, root: str | None = None,
-                    command: str | None = None) -> str:
+                    command: str | None = None, fold: bool = True) -> str:
     """The full markdown report.
 
     ``plots``: key -> file name of PNGs already written beside the report (see
@@ -248,9 +306,9 @@ def report_markdown(report: Any, *, max_depth: int | None = None, title: str | N
         by_module = modules_cost_markdown(report, depth)
         if by_module:
             out += ["By top-level module:" if depth == 1 else f"By module (depth {depth}):", "", by_module, ""]
-    out.append(top_layers_markdown(report, k=top_k))
+    out.append(top_layers_markdown(report, k=top_k, fold=fold))
     depth_note = f" (grouped to module depth {max_depth})" if max_depth is not None else ""
-    out += ["", f"## Layers{depth_note}", "", layer_table_markdown(report, max_depth=max_depth, root=root)]
+    out += ["", f"## Layers{depth_note}", "", layer_table_markdown(report, max_depth=max_depth, root=root, fold=fold)]
     out += ["", "## Diagnostics", ""]
     out.append(diagnostics_markdown(report, root=root) if report.diagnostics else "None.")
     return "\n".join(out).rstrip() + "\n"

@@ -98,12 +98,18 @@ def grouped_rows(report: Any, max_depth: int | None = None, *, headers: bool = T
         if enclosing >= max_depth:
             name = _ancestor(path, max_depth)
             scope = _scope_for(graph, name, n.id)
+            # an nn.ModuleList is never called, so it has no scope: group by its called children instead
+            # (model.layers.0, model.layers.1, ...), the next deeper ancestor that ran as a container
+            d = max_depth
+            while scope is None and d < enclosing:
+                d += 1
+                scope = _scope_for(graph, _ancestor(path, d), n.id)
             if scope is not None:
                 members = []
                 while i < len(rows) and scope.first <= nodes[i].id <= scope.last:
                     members.append(rows[i])
                     i += 1
-                out.append(_aggregate(graph, scope, members, GROUP_KIND, max_depth))
+                out.append(_aggregate(graph, scope, members, GROUP_KIND, d))
                 continue
         out.append(dict(r, layers=1))
         i += 1

@@ -25,25 +25,43 @@ def totals_lines(report: Any) -> list[str]:
         f"frozen {report.frozen_params:,})",
         f"MACs: {report.total_macs:,} ({human(report.total_macs)}){partial}",
         f"FLOPs: {report.total_flops:,} ({human(report.total_flops)})",
-        f"memory: parameters {human_bytes(report.param_bytes)}, activations {human_bytes(report.activation_bytes)}",
+        f"memory: parameters {human_bytes(report.param_bytes)}, activations {human_bytes(report.activation_bytes)}"
+        f" (sum of fresh outputs), inference peak {human_bytes(report.peak_activation_bytes)} live at once"
+        + (f" at {report.peak_at}" if report.peak_at else ""),
     ]
+    if report.kv_cache_bytes is not None:
+        from .markdown import kv_cache_text
+
+        lines.append(f"KV cache: {kv_cache_text(report)}")
+    if report.causal_attention is not None:
+        from .markdown import causal_text
+
+        lines.append(f"causal attention: {causal_text(report)}")
     return lines
 
 
-def report_text(report: Any, *, max_depth: int | None = None, diagnostics: bool = True) -> str:
+def report_text(report: Any, *, max_depth: int | None = None, diagnostics: bool = True, fold: bool = True) -> str:
+    from .folding import REPEAT_KIND, fold_repeated_blocks
     from .table import grouped_rows
 
     from .markdown import _rf_text
 
     rows = []
-    # deeper layers are folded into their parent module's row (which sums them)
-    for r in grouped_rows(report, max_depth):
+    # deeper layers are folded into their parent module's row (which sums them); a run of identical blocks is
+    # one "32 x Block" row (the run's totals, each block's cost in the formula) followed by its first block
+    grouped = grouped_rows(report, max_depth)
+    if fold:
+        grouped = fold_repeated_blocks(report, grouped)
+    for r in grouped:
         rows.append([
             "  " * max(r["depth"] - 1, 0) + r["name"], r["type"], shape(r["output_shape"]),
             f"{r['params']:,}", f"{r['macs']:,}" + ("" if r["complete"] else "*"), _rf_text(r.get("rf")),
             r["formula"] or "",
         ])
     out = [_table(["layer", "type", "output", "params", "MACs", "RF", "formula"], rows, {3, 4, 5}), ""]
+    if any(r["kind"] == REPEAT_KIND for r in grouped):
+        out += ["runs of identical blocks: one row with the run's totals, then the first block's layers "
+                "(report.table has every layer; --no-fold shows them all)", ""]
     out += totals_lines(report)
     if diagnostics and report.diagnostics:
         out.append("")

@@ -31,6 +31,7 @@ from .table import OPS, OpSpec, bind, family, has_fact, in_family, spec
 def _builtins() -> None:
     from . import ops  # noqa: F401 - registers the built-in cost rules (imports torch)
     from . import cells, spectral  # noqa: F401 - RNN cells and weight norm, torch.fft
+    from . import transformer  # noqa: F401 - losses, grouped GEMMs (MoE), histograms
 
 
 def lookup(name: str) -> Any:

@@ -30,6 +30,7 @@ from ..errors import TraceError
 from ..graph import Graph, Node, OpRecord, Scope, TensorInfo
 from ..rules import Call, bind, canonical_name, in_family, lookup
 from .dtypes import check_dtypes
+from .guards import value_guards
 from .hooks import guard_user_hooks
 from .hooks import source_of as _source_of
 from .inputs import input_names
@@ -118,6 +119,7 @@ class TraceResult:
     errors: list[Failure] = field(default_factory=list)
     hook_failures: list[Any] = field(default_factory=list)
     output_type: str | None = None  # type of what the forward returned, when it held no tensor
+    state: tuple[TensorInfo, ...] = ()  # tensors held by non-tensor objects in the output (a KV cache)
 
 
 def _dtype_info(dtype: torch.dtype, cache: dict = {}) -> tuple[str, int]:  # noqa: B006 - immutable facts
@@ -373,6 +375,10 @@ class Tracer:
             except Exception as exc2:  # still failing: report the real problem
                 exc = exc2
         name, _ = self._canonical(func)
+        if name in _META_LOW_PRECISION_ONLY and "Float16" in str(exc):
+            retried = _retry_low_precision(func, args, kwargs)
+            if retried is not None:
+                return retried
         module = module_type = None
         for f in reversed(self.stack):
             if f is not _INNER:
@@ -504,7 +510,7 @@ class Tracer:
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            with torch.inference_mode(False), torch.no_grad(), _Mode(self):
+            with torch.inference_mode(False), torch.no_grad(), value_guards(), _Mode(self):
                 result = work(*args, **kwargs)
         except Exception as exc:
             if self.failure is None and not _recorded(exc):  # raised outside any op: a Python-level error in the user's forward
@@ -521,12 +527,13 @@ class Tracer:
             self.stack.clear()
         outputs = tuple(self.info(t) for t in output_tensors(result)) if result is not None else ()
         output_type = describe(result) if not outputs and self.failure is None else None
+        state = tuple(self.info(t) for t in _state_tensors(result, outputs)) if result is not None else ()
         used = self.counted_names
         unused = [n for n, _ in model.named_parameters() if n not in used]
         graph = Graph(tuple(self.nodes), tuple(self.scopes), outputs)
         self.keep.clear()
         return TraceResult(graph, self.failure, total, trainable, pbytes, by_dtype, unused, buffer_bytes,
-                           list(self.errors), list(self.hook_failures), output_type)
+                           list(self.errors), list(self.hook_failures), output_type, state)
 
 
 def _recorded(exc: BaseException) -> bool:
@@ -555,3 +562,56 @@ def _param_facts(model: nn.Module) -> tuple[int, int, int, dict[str, int]]:
         pbytes += p.numel() * size
         by_dtype[dtype] = by_dtype.get(dtype, 0) + p.numel() * size
     return total, trainable, pbytes, by_dtype
+
+
+# ops whose meta kernel accepts only bf16/fp16 although their CPU kernel runs fp32 (torch's grouped GEMM): the
+# shapes do not depend on the dtype, so the trace retries in bf16 and casts the result back
+_META_LOW_PRECISION_ONLY = frozenset({"_grouped_mm", "grouped_mm"})
+
+
+def _retry_low_precision(func: Any, args: Any, kwargs: Any) -> Any:
+    dtypes = [t.dtype for t in _tensors(args, []) if t.is_floating_point()]
+    if not dtypes:
+        return None
+
+    def low(x: Any) -> Any:
+        if isinstance(x, torch.Tensor) and x.is_floating_point():
+            return x.to(torch.bfloat16)
+        if isinstance(x, (list, tuple)):
+            return type(x)(low(v) for v in x)
+        return x
+
+    try:
+        out = func(*low(args), **{k: low(v) for k, v in (kwargs or {}).items()})
+    except Exception:
+        return None
+    return out.to(dtypes[0]) if isinstance(out, torch.Tensor) else None
+
+
+def _state_tensors(result: Any, outputs: Any = ()) -> list[torch.Tensor]:
+    """Tensors the output holds inside objects that are not tensors, lists or dicts: the state a model returns
+    for the next call, e.g. a transformers ``DynamicCache`` (``cache.layers[i].keys`` / ``.values``)."""
+    found: list[torch.Tensor] = []
+    seen: set[int] = set()
+    # the outputs proper (tensors, containers, dataclasses, pytree nodes) are not state
+    out_ids = {id(t) for t in output_tensors(result)}
+
+    def walk(x: Any, inside: bool, depth: int) -> None:
+        if depth > 6 or id(x) in seen:
+            return
+        seen.add(id(x))
+        if isinstance(x, torch.Tensor):
+            if inside and id(x) not in out_ids:
+                found.append(x)
+        elif isinstance(x, (list, tuple)):
+            for v in x:
+                walk(v, inside, depth + 1)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v, inside, depth + 1)
+        elif not isinstance(x, (nn.Module, type, str, bytes, int, float, bool)) and hasattr(x, "__dict__"):
+            for v in vars(x).values():
+                walk(v, True, depth + 1)
+
+    walk(result, False, 0)
+    return found

@@ -1,0 +1,48 @@
+"""Causal attention: counted in full (as FlopCounterMode, DeepSpeed and the analytic formulas do), with the
+figure a kernel that skips the masked scores would do beside it. No torch here.
+
+A causal SDPA call (``is_causal=True``, top-left aligned as ``torch.nn.functional.scaled_dot_product_attention``
+defines it) lets query ``i`` see keys ``0..i``: ``sum_i min(i + 1, S)`` of the ``L * S`` score pairs, about half
+for ``L == S``. Calls with an explicit mask tensor are not classified (the mask's values are unknown), so a
+causal model traced with a padding ``attention_mask`` reports no causal attention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CausalAttention:
+    calls: int  # causal SDPA calls
+    full_macs: int  # their MACs as counted (every score pair)
+    causal_macs: int  # what a kernel computing only the unmasked pairs does
+
+    @property
+    def skipped_macs(self) -> int:
+        return self.full_macs - self.causal_macs
+
+
+def _causal_pairs(L: int, S: int) -> int:
+    # query i (0-based) sees keys 0..i, capped at S: sum_{i<L} min(i+1, S)
+    k = min(L, S)
+    return k * (k + 1) // 2 + (L - k) * S
+
+
+def causal_attention(nodes: Any) -> CausalAttention | None:
+    """The causal SDPA calls among ``nodes`` (a report's nodes), or None when there are none."""
+    calls = full = causal = 0
+    for n in nodes:
+        for op in n.ops:
+            if op.op != "scaled_dot_product_attention" or not op.attrs.get("is_causal") or len(op.inputs) < 2:
+                continue
+            L, S = op.inputs[0][-2], op.inputs[1][-2]
+            if not L or not S:
+                continue
+            calls += 1
+            full += op.macs
+            causal += op.macs * _causal_pairs(L, S) // (L * S)
+    if not calls:
+        return None
+    return CausalAttention(calls, full, causal)
