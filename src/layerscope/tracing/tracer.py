@@ -210,10 +210,13 @@ class Tracer:
     """Records one forward pass of a meta copy of a model into a :class:`Graph`."""
 
     def __init__(self, model: nn.Module, *, mode: Literal["eval", "train"] = "eval",
-                 recover: Callable[..., Any] | None = None):
+                 recover: Callable[..., Any] | None = None, grad: bool = False, copy: bool = True):
         self.model = model
         self.mode = mode
         self.recover = recover
+        self.grad = grad  # record autograd's graph (training_cost runs backward() on it afterwards)
+        self.copy = copy  # False: ``model`` is already a private meta copy (training_cost made it)
+        self.output: Any = None
         self.nodes: list[Node] = []
         self.scopes: list[Scope] = []
         self.producer: dict[int, tuple[int, int]] = {}
@@ -455,7 +458,7 @@ class Tracer:
             any(is_uninitialized(b) for b in model.buffers())
         buffer_bytes = 0 if lazy else sum(b.numel() * b.element_size() for b in model.buffers())
         try:
-            work = meta_copy(model)
+            work = meta_copy(model) if self.copy else model
         except Exception as exc:
             raise TraceError(
                 f"could not make a meta copy of {type(model).__name__}: {type(exc).__name__}: {exc}",
@@ -490,8 +493,9 @@ class Tracer:
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            with torch.inference_mode(False), torch.no_grad(), _Mode(self):
+            with torch.inference_mode(False), torch.set_grad_enabled(self.grad), _Mode(self):
                 result = work(*args, **kwargs)
+            self.output = result
         except Exception as exc:
             if self.failure is None and not _recorded(exc):  # raised outside any op: a Python-level error in the user's forward
                 scope, _ = self._scope()
