@@ -324,6 +324,7 @@ class StepTrace:
     phases: list[str]
     unknown_backward: dict[str, int] = field(default_factory=dict)
     saved_bytes: int = 0
+    checkpointed: list[str] = field(default_factory=list)
 
 
 def default_loss(output: Any) -> torch.Tensor:
@@ -380,7 +381,7 @@ def trace_step(model: nn.Module, args: tuple, kwargs: dict, *, optimizer: Any = 
     if low is not None and not precision.endswith("-mixed"):
         work = work.to(low)
         args, kwargs = _cast_inputs(args, low), {k: _cast_inputs(v, low) for k, v in kwargs.items()}
-    _checkpointed(work, checkpoint)
+    checkpointed = _checkpointed(work, checkpoint)
     params = [p for p in dict.fromkeys(work.parameters()) if p.requires_grad]
     opt = make_optimizer(optimizer, params)
     # steady state: the optimizer's state exists before the step (one step on zero gradients creates it)
@@ -464,7 +465,7 @@ def trace_step(model: nn.Module, args: tuple, kwargs: dict, *, optimizer: Any = 
         backward.append((macs, flops, known))
         grads.append(node.param_bytes * node.trainable_params // node.params if node.params else 0)
     return StepTrace(result, backward, saved, grads, live.replay(), live.ops, live.phases, unknown,
-                     sum(saved))
+                     sum(saved), checkpointed)
 
 
 def _cast_inputs(x: Any, dtype: torch.dtype) -> Any:
