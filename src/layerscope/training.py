@@ -120,29 +120,31 @@ class TrainingCost:
                 peaks[b] = self._rerun(b).peak_bytes
             return peaks[b]
 
-        if peak(1) > budget:
-            return 0
-        b1 = 1
-        b2 = max(2, self.batch_size if self.batch_size != 1 else 2)
-        slope = (peak(b2) - peak(b1)) / (b2 - b1)
-        guess = b2 if slope <= 0 else int((budget - peak(b1)) // slope) + b1
-        guess = max(1, min(guess, limit))
-        lo, hi = 1, None  # lo fits; hi (if known) does not
+        b0 = self.batch_size
+        lo, hi = 0, None  # lo fits (0: nothing known to fit); hi, if known, does not
+        if self.peak_bytes <= budget:
+            lo = b0
+            b1 = min(2 * b0, limit)
+            slope = (peak(b1) - self.peak_bytes) / max(b1 - b0, 1)
+            guess = b1 if slope <= 0 else b0 + int((budget - self.peak_bytes) // slope)
+        else:
+            hi = b0
+            slope = (self.peak_bytes - peak(max(b0 // 2, 1))) / max(b0 - max(b0 // 2, 1), 1)
+            guess = max(b0 // 2, 1) if slope <= 0 else b0 - int(-(-(self.peak_bytes - budget) // slope))
         for b, p in peaks.items():
             if p <= budget:
                 lo = max(lo, b)
             elif hi is None or b < hi:
                 hi = b
-        # check the guess and its neighbour, then search between what is known to fit and what is not
+        # the line's answer is verified: a trace at it (fits) and at it + 1 (does not); else search
         for b in (guess, guess + 1):
-            if b > limit:
-                break
-            if peak(b) <= budget:
-                lo = max(lo, b)
-            else:
-                hi = b if hi is None else min(hi, b)
+            if 1 <= b <= limit and (hi is None or b < hi) and b > lo:
+                if peak(b) <= budget:
+                    lo = b
+                else:
+                    hi = b
         while hi is None:
-            b = min(lo * 2, limit)
+            b = min(max(lo, 1) * 2, limit)
             if peak(b) <= budget:
                 lo = b
                 if b == limit:
