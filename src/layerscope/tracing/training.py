@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
+import torch.nn.functional as _F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -92,7 +93,11 @@ class LiveStorages(TorchDispatchMode):
         self.phases.append(self.phase)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
+        out = _FAST_MISSING
+        if self.phase in ("step", "setup"):
+            out = _fast_elementwise(func, args, kwargs)
+        if out is _FAST_MISSING:
+            out = func(*args, **(kwargs or {}))
         for t in _tensors(out, []):
             self.track(t)
         self.mark(func.__name__)
@@ -116,6 +121,38 @@ class LiveStorages(TorchDispatchMode):
                 e += 1
             out.append(tuple(live))
         return out
+
+
+# The optimizer step is elementwise arithmetic on tensors of one shape; on meta each op would run a Python
+# meta kernel that only checks shapes. For these ops, with every tensor argument a meta tensor of the first
+# one's shape and dtype, the result is known: the first argument itself (in-place) or a new tensor like it.
+_ELEMENTWISE_STEP = frozenset({
+    "add", "sub", "mul", "div", "lerp", "addcmul", "addcdiv", "sqrt", "rsqrt", "neg", "maximum", "minimum",
+    "abs", "sign", "pow", "clone", "copy", "zero", "fill", "clamp", "reciprocal", "exp", "square",
+})
+_FAST_MISSING = object()
+
+
+def _fast_elementwise(func: Any, args: tuple, kwargs: dict | None) -> Any:
+    name = func.overloadpacket.__name__
+    inplace = name.endswith("_")
+    base = name[:-1] if inplace else name
+    if base not in _ELEMENTWISE_STEP or kwargs and any(isinstance(v, torch.Tensor) for v in kwargs.values()):
+        return _FAST_MISSING
+    first = args[0] if args else None
+    if not isinstance(first, torch.Tensor) or first.device.type != "meta":
+        return _FAST_MISSING
+    for a in args[1:]:
+        if isinstance(a, torch.Tensor) and (a.device.type != "meta" or a.shape != first.shape
+                                             or a.dtype != first.dtype):
+            return _FAST_MISSING
+        if isinstance(a, (list, tuple)):
+            return _FAST_MISSING
+    if inplace:
+        return first
+    if kwargs and kwargs.get("dtype") not in (None, first.dtype):
+        return _FAST_MISSING
+    return torch.empty_like(first)
 
 
 # ------------------------------------------------------------------------------------------ autocast
@@ -195,6 +232,14 @@ class TrainFunctions(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if self.dtype is None:  # fp32 / pure low precision: only attention is rerouted (fast path)
+            if func is _F.scaled_dot_product_attention:
+                out = self._sdpa(args, kwargs)
+                if out is not None:
+                    return out
+            elif func is _F.multi_head_attention_forward:
+                return self._python_level(func, args, kwargs)
+            return func(*args, **kwargs)
         name = self.names.get(func)
         if name is None:
             try:
@@ -387,7 +432,10 @@ def trace_step(model: nn.Module, args: tuple, kwargs: dict, *, optimizer: Any = 
     # steady state: the optimizer's state exists before the step (one step on zero gradients creates it)
     for p in params:
         p.grad = torch.zeros_like(p)
-    opt.step()
+    warmup = LiveStorages()
+    with warmup:  # its fast path for the step's elementwise ops; nothing is recorded
+        opt.step()
+    del warmup
     opt.zero_grad(set_to_none=True)
 
     live = LiveStorages()
