@@ -57,7 +57,7 @@ def build(name: str) -> tuple[nn.Module, tuple[int, ...], str]:
     if name == "mobilenet_v3":
         return torchvision.models.mobilenet_v3_small(), (8, 3, 128, 128), "sgd"
     if name == "lstm":
-        return LSTMTagger(), (16, 64), "adamw"
+        return LSTMTagger(1000, 256, 512, 1), (32, 16), "adamw"
     raise KeyError(name)
 
 

@@ -60,18 +60,20 @@ def _any_output_needs(call: Call) -> bool:
     return any(_needs(t) for t in call.outputs)
 
 
+def _walk(x: Any, out: list[torch.Tensor]) -> None:
+    # a module-level function, not a closure: a recursive closure is a reference cycle that would keep the
+    # call's tensors alive until the garbage collector runs (and training_cost measures when tensors die)
+    if isinstance(x, torch.Tensor):
+        out.append(x)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _walk(v, out)
+
+
 def _tensor_args(call: Call) -> list[torch.Tensor]:
     out: list[torch.Tensor] = []
-
-    def walk(x: Any) -> None:
-        if isinstance(x, torch.Tensor):
-            out.append(x)
-        elif isinstance(x, (list, tuple)):
-            for v in x:
-                walk(v)
-
-    walk(list(call.args))
-    walk(list(call.kwargs.values()))
+    _walk(list(call.args), out)
+    _walk(list(call.kwargs.values()), out)
     return out
 
 
