@@ -155,6 +155,14 @@ def _fast_elementwise(func: Any, args: tuple, kwargs: dict | None) -> Any:
     return torch.empty_like(first)
 
 
+class _FastStep(TorchDispatchMode):
+    """The optimizer's state-creating step before the measured one: shortcut elementwise ops, record nothing."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = _fast_elementwise(func, args, kwargs)
+        return func(*args, **(kwargs or {})) if out is _FAST_MISSING else out
+
+
 # ------------------------------------------------------------------------------------------ autocast
 # CUDA autocast's op lists (aten/src/ATen/autocast_mode.cpp), by layerscope's canonical names
 _LOWER = frozenset({
@@ -432,10 +440,8 @@ def trace_step(model: nn.Module, args: tuple, kwargs: dict, *, optimizer: Any = 
     # steady state: the optimizer's state exists before the step (one step on zero gradients creates it)
     for p in params:
         p.grad = torch.zeros_like(p)
-    warmup = LiveStorages()
-    with warmup:  # its fast path for the step's elementwise ops; nothing is recorded
+    with _FastStep():  # the fast path for the step's elementwise ops; nothing is recorded
         opt.step()
-    del warmup
     opt.zero_grad(set_to_none=True)
 
     live = LiveStorages()
