@@ -95,7 +95,7 @@ def test_vit_backward_macs_match_flop_counter():
 
 def test_first_layer_computes_no_input_gradient():
     net = nn.Sequential(nn.Linear(100, 50), nn.ReLU(), nn.Linear(50, 10))
-    cost = layerscope.training_cost(net, input_size=(100,), batch_size=8, optimizer="sgd")
+    cost = layerscope.training_cost(net, input_size=(8, 100), optimizer="sgd")
     # layer 0: weight gradient only (8*100*50); layer 2: weight and input gradients (2 * 8*50*10)
     assert cost.backward_macs == 8 * 100 * 50 + 2 * 8 * 50 * 10
     assert [x.backward_macs for x in cost.layers] == [8 * 100 * 50, 0, 2 * 8 * 50 * 10]
@@ -115,14 +115,14 @@ def _mlp() -> nn.Module:
                                                         (torch.optim.Adam, 8),
                                                         (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.5), 4)])
 def test_optimizer_state_bytes(optimizer, state_per_param):
-    cost = layerscope.training_cost(_mlp(), input_size=(100,), batch_size=4, optimizer=optimizer)
+    cost = layerscope.training_cost(_mlp(), input_size=(4, 100), optimizer=optimizer)
     assert cost.breakdown["params"] == 4 * N_PARAMS
     assert cost.breakdown["optimizer"] == state_per_param * N_PARAMS  # Adam: exp_avg + exp_avg_sq (step on CPU)
 
 
 def test_grads_and_activations_at_the_peak_of_an_mlp():
     # SGD: the peak is at the end of backward, every gradient live; batch 4
-    cost = layerscope.training_cost(_mlp(), input_size=(100,), batch_size=4, optimizer="sgd")
+    cost = layerscope.training_cost(_mlp(), input_size=(4, 100), optimizer="sgd")
     assert cost.peak_phase == "backward"
     assert cost.breakdown["grads"] <= 4 * N_PARAMS
     # saved for backward: the input (4x100, by linear 0) and the ReLU output (4x50, by ReLU and linear 2)
@@ -131,14 +131,14 @@ def test_grads_and_activations_at_the_peak_of_an_mlp():
 
 @pytest.mark.parametrize("precision,param_bytes", [("fp32", 4), ("bf16", 2), ("fp16", 2)])
 def test_precision_sets_the_dtype_of_model_states(precision, param_bytes):
-    cost = layerscope.training_cost(_mlp(), input_size=(100,), batch_size=4, optimizer="adam", precision=precision)
+    cost = layerscope.training_cost(_mlp(), input_size=(4, 100), optimizer="adam", precision=precision)
     assert cost.breakdown["params"] == param_bytes * N_PARAMS
     assert cost.breakdown["optimizer"] == 2 * param_bytes * N_PARAMS
 
 
 def test_mixed_precision_keeps_fp32_master_weights_and_casts_activations():
-    fp32 = layerscope.training_cost(_mlp(), input_size=(100,), batch_size=64, optimizer="sgd")
-    mixed = layerscope.training_cost(_mlp(), input_size=(100,), batch_size=64, optimizer="sgd",
+    fp32 = layerscope.training_cost(_mlp(), input_size=(64, 100), optimizer="sgd")
+    mixed = layerscope.training_cost(_mlp(), input_size=(64, 100), optimizer="sgd",
                                      precision="bf16-mixed")
     # master weights fp32; during forward/backward their bf16 copies (2 bytes each) are live too
     starts = [p for p in mixed.timeline if p.phase == "forward"]
@@ -184,10 +184,10 @@ def test_checkpointing_saves_less():
     def net():
         return nn.Sequential(*[nn.Sequential(nn.Linear(64, 64), nn.GELU()) for _ in range(4)])
 
-    plain = layerscope.training_cost(net(), input_size=(64,), batch_size=256, optimizer="sgd")
-    ckpt = layerscope.training_cost(net(), input_size=(64,), batch_size=256, optimizer="sgd",
+    plain = layerscope.training_cost(net(), input_size=(256, 64), optimizer="sgd")
+    ckpt = layerscope.training_cost(net(), input_size=(256, 64), optimizer="sgd",
                                     checkpoint=["1", "2"])
-    pred = layerscope.training_cost(net(), input_size=(64,), batch_size=256, optimizer="sgd",
+    pred = layerscope.training_cost(net(), input_size=(256, 64), optimizer="sgd",
                                     checkpoint=lambda name, m: name in ("1", "2"))
     assert ckpt.checkpointed == ("1", "2") and pred.checkpointed == ("1", "2")
     # Linear and GELU each save their input; under checkpointing blocks 1 and 2 keep only their input, so the
@@ -196,7 +196,7 @@ def test_checkpointing_saves_less():
     assert ckpt.peak_bytes < plain.peak_bytes
     assert ckpt.backward_macs == plain.backward_macs
     with pytest.raises(LayerscopeError) as err:
-        layerscope.training_cost(net(), input_size=(64,), checkpoint=["nope"])
+        layerscope.training_cost(net(), input_size=(2, 64), checkpoint=["nope"])
     assert err.value.code == "LS983"
 
 
@@ -208,7 +208,7 @@ def test_max_batch_size_is_verified_at_the_answer():
     assert best > 4
     assert layerscope.training_cost(model, input_size=32, batch_size=best).peak_bytes <= budget
     assert layerscope.training_cost(model, input_size=32, batch_size=best + 1).peak_bytes > budget
-    mlp = layerscope.training_cost(_mlp(), input_size=(100,), batch_size=8, optimizer="sgd")
+    mlp = layerscope.training_cost(_mlp(), input_size=(8, 100), optimizer="sgd")
     assert mlp.max_batch_size(4 * N_PARAMS) == 0  # the weights and their gradients alone do not fit
 
 
@@ -226,12 +226,12 @@ def test_user_model_is_untouched():
                                          ({"optimizer": lambda ps: None}, "LS981")])
 def test_bad_options_are_coded_errors(kwargs, code):
     with pytest.raises(LayerscopeError) as err:
-        layerscope.training_cost(_mlp(), input_size=(100,), **kwargs)
+        layerscope.training_cost(_mlp(), input_size=(2, 100), **kwargs)
     assert err.value.code == code
 
 
 def test_table_and_timeline():
-    cost = layerscope.training_cost(_mlp(), input_size=(100,), batch_size=4, optimizer="adamw")
+    cost = layerscope.training_cost(_mlp(), input_size=(4, 100), optimizer="adamw")
     table = cost.table
     assert list(table["name"]) == ["0", "1", "2"]
     assert table["backward_macs"].sum() == cost.backward_macs

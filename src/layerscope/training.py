@@ -197,7 +197,7 @@ def training_cost(
 
     >>> import torch, layerscope
     >>> net = torch.nn.Sequential(torch.nn.Linear(1000, 1000), torch.nn.ReLU(), torch.nn.Linear(1000, 10))
-    >>> t = layerscope.training_cost(net, input_size=(1000,), batch_size=64, optimizer="sgd")
+    >>> t = layerscope.training_cost(net, input_size=(64, 1000), optimizer="sgd")
     >>> t.backward_macs == 64 * (1000 * 10 * 2 + 1000 * 1000)   # no input gradient for the first layer
     True
     """
@@ -242,10 +242,7 @@ def training_cost(
     batch = _batch_of(args, kw)
     name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", type(optimizer).__name__)
 
-    def rerun(b: int) -> TrainingCost:
-        if input_size is not None:
-            return training_cost(model, input_size, kwargs=kwargs, batch_size=b, dtype=dtype, optimizer=optimizer,
-                                 precision=precision, checkpoint=checkpoint, loss=loss)
+    def rerun(b: int) -> TrainingCost:  # the same inputs with batch b (dim 0 of every tensor)
         return training_cost(model, inputs=_rebatch(args, b), kwargs=_rebatch(kw, b), optimizer=optimizer,
                              precision=precision, checkpoint=checkpoint, loss=loss)
 

@@ -187,7 +187,7 @@ class _Mode(TorchFunctionMode):
         kwargs = kwargs or {}
         try:
             name = self.tracer._canonical(func)[0]
-            if in_family(name, *_DTYPE_CHECKED):
+            if self.tracer.dtype_checks and in_family(name, *_DTYPE_CHECKED):
                 check_dtypes(name, _tensors(args, []) + (_tensors(kwargs, []) if kwargs else []))
             out = func(*args, **kwargs)
         except Exception as exc:
@@ -208,6 +208,8 @@ class _Mode(TorchFunctionMode):
 
 class Tracer:
     """Records one forward pass of a meta copy of a model into a :class:`Graph`."""
+
+    dtype_checks = True  # False under training_cost's emulated autocast, which casts after this tracer sees the op
 
     def __init__(self, model: nn.Module, *, mode: Literal["eval", "train"] = "eval",
                  recover: Callable[..., Any] | None = None, grad: bool = False, copy: bool = True):

@@ -296,12 +296,25 @@ def _no_torch_function(*args: Any) -> bool:
 
 
 # -------------------------------------------------------------------------------------------- tracer
+class _WeakKeep(list):
+    """The base tracer keeps every output alive (so ids stay unique); here that would keep the whole
+    forward's activations alive, so a tensor's producer entry is dropped when it dies instead."""
+
+    def __init__(self, producer: dict[int, Any]):
+        super().__init__()
+        self.producer = producer
+
+    def append(self, t: Any) -> None:
+        weakref.finalize(t, self.producer.pop, id(t), None)
+
+
 class _TrainTracer(Tracer):
     """The forward tracer with autograd on: backward cost per op, saved tensors per node, no strong refs."""
 
     def __init__(self, model: nn.Module, live: LiveStorages):
         super().__init__(model, mode="train", grad=True, copy=False)
         self.live = live
+        self.keep = _WeakKeep(self.producer)
         self.backward: dict[int, OpCost | None] = {}  # id(OpRecord) -> its backward cost
         self.saved: list[tuple[int, int]] = []  # (node index it belongs to, storage id)
 
@@ -317,12 +330,9 @@ class _TrainTracer(Tracer):
         return record
 
     def _register(self, node_id: int, outs: list[torch.Tensor]) -> None:
-        # the base tracer keeps every output alive (ids stay unique); that would keep the whole forward's
-        # activations alive here, so drop the producer entry when the tensor dies instead
         for slot, t in enumerate(outs):
-            key = id(t)
-            self.producer[key] = (node_id, slot)
-            weakref.finalize(t, self.producer.pop, key, None)
+            self.producer[id(t)] = (node_id, slot)
+            self.keep.append(t)
 
     def pack(self, t: torch.Tensor) -> Any:
         sid = self.live.track(t)
@@ -455,6 +465,7 @@ def trace_step(model: nn.Module, args: tuple, kwargs: dict, *, optimizer: Any = 
         live.track(t, "activations")
     live.mark("start")
     tracer = _TrainTracer(work, live)
+    tracer.dtype_checks = not precision.endswith("-mixed")
     functions = TrainFunctions(low if precision.endswith("-mixed") else None, live)
     fastpath = torch.backends.mha.get_fastpath_enabled()
     try:
