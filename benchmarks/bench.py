@@ -9,7 +9,9 @@ In one process, after a warm-up, one thread (``torch.set_num_threads(1)``), for 
                  formulas and receptive fields) and ``report.graph`` (networkx): the full analysis;
 - ``flopcounter``: ``torch.utils.flop_counter.FlopCounterMode`` around a real CPU forward;
 - ``fvcore``:    ``fvcore.nn.FlopCountAnalysis(...).total()`` on the CPU model (jit trace + real forward);
-- ``torchinfo``: ``torchinfo.summary(..., verbose=0)`` on the CPU model (real forward).
+- ``torchinfo``: ``torchinfo.summary(..., verbose=0)`` on the CPU model (real forward);
+- ``training_cost`` (ResNet-50 @224 only): ``layerscope.training_cost`` with AdamW, one training step on meta
+                 (target: at most 4x ``analyze``).
 
 The methods are run round-robin (interleaved) ``--repeat`` times and the *minimum* time of each is kept,
 measured as this process's CPU time (``time.process_time``; one thread, so it equals wall time on an idle
@@ -51,6 +53,7 @@ TARGETS = {
     "analyze / bare (ResNet-50 @224)": ("<=", 3.0),
     "analyze@1024 / analyze@224 (ResNet-50)": ("<=", 1.5),
     "analyze@1024 / analyze@224 (ViT-B/16)": ("<=", 1.5),
+    "training_cost / analyze (ResNet-50 @224)": ("<=", 4.0),
 }
 
 
@@ -78,6 +81,11 @@ def methods(name: str, size: int, heavy: bool) -> dict[str, Callable[[], Any]]:
         report.graph  # noqa: B018
 
     found: dict[str, Callable[[], Any]] = {"bare": bare, "analyze": analyze}
+    if name == "resnet50" and size == 224:
+        def training_cost() -> None:  # forward, backward and AdamW step on meta, storages tracked
+            layerscope.training_cost(meta_model, input_size=size, optimizer="adamw")
+
+        found["training_cost"] = training_cost
     if size > 224 and not heavy:
         return found
     cpu_model = build(name, size, "cpu")
@@ -208,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     heavy: dict[tuple[str, str], Callable[[], Any]] = {}
     for key, name, size in configs:
         for method, fn in methods(name, size, heavy=not args.no_heavy).items():
-            if method in ("bare", "analyze"):
+            if method in ("bare", "analyze", "training_cost"):
                 light[key, method] = fn
             elif size > 224:
                 heavy[key, method] = fn  # a real CPU forward at 1024 px: seconds to minutes, run once
@@ -230,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, row in times.items():
         a = row["analyze"]
         ratios[f"analyze / bare ({key})"] = a / row["bare"]
+        if "training_cost" in row:
+            ratios[f"training_cost / analyze ({key})"] = row["training_cost"] / a
         for other in ("flopcounter", "fvcore", "torchinfo"):
             if other in row:
                 ratios[f"analyze / {other} ({key})"] = a / row[other]

@@ -24,11 +24,12 @@ from .geometry import explain_output_size, output_size, trace_sizes
 from .graph import Graph, Node, TensorInfo
 from .report import Report
 from .seq_scaling import scale_seq_len
+from .training import TrainingCost, training_cost
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError", "Diagnostic", "Graph", "InputSpecError", "LayerscopeError", "MissingDependencyError",
     "ModelLoadError", "Node", "ReceptiveField", "EffectiveReceptiveField", "Report", "TensorInfo", "TraceError", "analyze", "compare", "diff", "effective_receptive_field", "explain_output_size",
-    "output_size", "receptive_field", "scale", "scale_seq_len", "sweep", "trace_sizes", "__version__",
+    "output_size", "receptive_field", "scale", "scale_seq_len", "sweep", "trace_sizes", "TrainingCost", "training_cost", "__version__",
 ]

@@ -85,6 +85,7 @@ TABLE: tuple[Code, ...] = (
     _d("LS503", "error", "activation memory over budget", "check.py", "commands/check.py"),
     _d("LS504", "error", "receptive field below the required minimum", "check.py", "commands/check.py"),
     _d("LS505", "warning", "budget cannot be verified", "check.py"),
+    _d("LS506", "error", "training-step peak memory over budget", "commands/check.py"),
     # ---------------------------------------------------------------- LS9xx exceptions (layerscope.errors)
     _e("LS900", "unexpected internal error", "errors.py", "scaling.py"),
     _e("LS910", "input specification", "errors.py"),
@@ -94,7 +95,7 @@ TABLE: tuple[Code, ...] = (
     _e("LS914", "both input_size and inputs given", "tracing/inputs.py"),
     _e("LS915", "dtype is not a torch.dtype", "tracing/inputs.py"),
     _e("LS916", "inputs of an unsupported type", "tracing/inputs.py"),
-    _e("LS917", "model is not a torch.nn.Module", "api.py"),
+    _e("LS917", "model is not a torch.nn.Module", "api.py", "training.py"),
     _e("LS918", "mode is not 'eval' or 'train'", "api.py"),
     _e("LS919", "batch_size contradicts the batch of the given shape", "sizes.py"),
     _e("LS920", "model SPEC could not be loaded", "errors.py"),
@@ -106,7 +107,7 @@ TABLE: tuple[Code, ...] = (
     _e("LS926", "no such torchvision/timm model", "loading.py"),
     _e("LS927", "the model's code called sys.exit()", "api.py", "cli.py"),
     _e("LS930", "forward pass failed (strict)", "errors.py"),
-    _e("LS931", "model could not be meta-copied", "tracing/tracer.py"),
+    _e("LS931", "model could not be meta-copied", "tracing/tracer.py", "tracing/training.py"),
     _e("LS932", "strict analysis found an error", "api.py"),
     _e("LS933", "a TorchScript model (analyze the eager module)", "tracing/unwrap.py"),
     _e("LS934", "an analyze() keyword it does not have (torchinfo's depth=, input_data=...)", "api.py"),
@@ -143,6 +144,11 @@ TABLE: tuple[Code, ...] = (
     _e("LS972", "a file that is not a layerscope JSON report", "compare.py"),
     _e("LS973", "a scaling study with fewer than two resolutions", "commands/scale.py"),
     _e("LS974", "a sweep build that cannot be pickled for the worker processes", "scaling.py"),
+    _e("LS980", "training step failed on meta (or nothing requires grad)", "tracing/training.py"),
+    _e("LS981", "training_cost: unknown optimizer or one that cannot be built", "tracing/training.py"),
+    _e("LS982", "training_cost: unknown precision", "tracing/training.py"),
+    _e("LS983", "training_cost: checkpoint= names no module", "tracing/training.py"),
+    _e("LS984", "max_batch_size without a batch", "training.py"),
     _e("LS993", "bad token/keyword input on the command line (--tokens, --kwarg, --dtype)", "commands/_tokens.py"),
     _e("LS994", "hf: SPEC without transformers installed", "loading_hf.py"),
     _e("LS995", "hf: SPEC names no known config, model class or model_type", "loading_hf.py"),
@@ -325,6 +331,11 @@ EXPLANATIONS: Mapping[str, Explanation] = {
     "LS505": Explanation("A budget cannot be verified: totals are partial or the field is unknown.",
                          "A lower bound within budget proves nothing.", "max_macs with an op without a counting rule",
                          "Fix the trace or add the missing rule (see LS201), or drop the budget."),
+    "LS506": Explanation("One training step's peak memory (params, grads, optimizer state, activations) is over the "
+                         "budget.", "The model would not train at this batch size on a device with that memory.",
+                         "--max-train-memory 24GiB and ResNet-50 at batch 256 with AdamW",
+                         "Lower the batch (train-cost --memory finds the largest), use bf16-mixed, or checkpoint "
+                         "the blocks that save the most activations."),
 }
 
 

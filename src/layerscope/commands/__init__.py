@@ -6,4 +6,4 @@ Exit codes, the same for every command: 0 success with nothing at or above the f
 
 from __future__ import annotations
 
-COMMANDS = ["analyze", "check", "compare", "diff", "scale", "rule"]
+COMMANDS = ["analyze", "check", "compare", "diff", "scale", "rule", "train_cost"]

@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=None, help="write the report to this file")
     parser.add_argument("--format", choices=["text", "md", "html", "json", "csv"], default=None,
                         help="output format (default: text on a terminal, else from the file extension)")
+    from .train_cost import add_training_arguments
+
+    parser.add_argument("--train", action="store_true",
+                        help="add a Training section: one training step's memory timeline and saved activations")
+    add_training_arguments(parser)
 
 
 def _format_for(args: argparse.Namespace) -> str:
@@ -60,6 +65,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--mode", args.mode]
     if args.depth is not None:
         parts += ["--depth", str(args.depth)]
+    if getattr(args, "train", False):
+        parts += ["--train", "--optimizer", args.optimizer, "--precision", args.precision]
     return " ".join(parts + ["-o", args.output])
 
 
@@ -83,9 +90,15 @@ def run(args: argparse.Namespace) -> int:
             written = write_report(report, args.output, fmt=fmt, max_depth=args.depth, plots=not args.no_plots,
                                    graph_depth=args.graph_depth, top_k=args.top_k, title=args.spec,
                                    command=_command_line(args), fold=not args.no_fold)
+            if args.train and report.ok and fmt == "md":
+                written += _append_training(model, args)
         print(f"wrote {', '.join(written)}: {report!r}")
     else:
         text = render(report, fmt, args)
+        if args.train and report.ok and fmt == "text":
+            from .train_cost import format_cost
+
+            text = text.rstrip("\n") + "\n\n" + format_cost(_training(model, args), args.top_k)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         rows = len(report.nodes)
         if fmt == "text" and args.depth is None and rows > LONG_TABLE:
@@ -96,3 +109,31 @@ def run(args: argparse.Namespace) -> int:
 
 #: a text table longer than this gets a hint about ``--depth`` (on stderr, so piped output is unchanged)
 LONG_TABLE = 80
+
+
+def _training(model, args: argparse.Namespace):
+    from ..training import training_cost
+
+    return training_cost(model, input_size=input_size_from(args), batch_size=args.batch_size,
+                         optimizer=args.optimizer, precision=args.precision, checkpoint=args.checkpoint)
+
+
+def _append_training(model, args: argparse.Namespace) -> list[str]:
+    """Append the Training section (and its timeline plot beside the report) to the written markdown."""
+    import os
+
+    from ..render.training import plot_training_memory, training_markdown
+
+    cost = _training(model, args)
+    written = []
+    plot = None
+    if not args.no_plots:
+        from ..render.plots import save_figure
+
+        stem = os.path.splitext(args.output)[0]
+        path = save_figure(plot_training_memory(cost).figure, f"{stem}_training_memory.png")
+        plot = os.path.basename(path)
+        written.append(path)
+    with open(args.output, "a", encoding="utf-8", newline="\n") as fh:
+        fh.write("\n" + training_markdown(cost, plot=plot, top_k=args.top_k))
+    return written

@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-macs", default=None, metavar="N", help="budget, e.g. 4.1G")
     parser.add_argument("--max-activation-bytes", default=None, metavar="N", help="budget, e.g. 200MiB")
     parser.add_argument("--min-receptive-field", default=None, metavar="PX", help="required receptive field")
+    parser.add_argument("--max-train-memory", default=None, metavar="BYTES",
+                        help="budget for the peak memory of one training step, e.g. 24GiB (LS506)")
+    parser.add_argument("--optimizer", choices=("sgd", "sgd-momentum", "adam", "adamw"), default="adamw",
+                        help="with --max-train-memory: the optimizer (default adamw)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed"),
+                        default="fp32", help="with --max-train-memory: the precision (default fp32)")
     parser.add_argument("--no-hints", action="store_true", help="text format: do not print hints")
 
 
@@ -193,6 +199,8 @@ def _execute(args: argparse.Namespace) -> tuple[list[Run], str]:
         select, ignore = config.codes_for(spec)  # a model's own select/ignore, else the top-level ones
         select = parse_codes(args.select) if args.select else select
         ignore = parse_codes(args.ignore) if args.ignore else ignore
+        if getattr(args, "max_train_memory", None) is not None and report.ok:
+            found += _train_budget(models[spec], size, batch, args)
         found = filter_codes(found, select=select, ignore=ignore)
         if report.status == "failed" and not any(d.severity == "error" for d in found):
             # a failed trace always says why: never a silent "failed" that passes the gate
@@ -214,6 +222,26 @@ def _follows(d: Diagnostic) -> bool:
 
 def _message(d: Diagnostic) -> str:
     return d.text
+
+
+def _train_budget(model: Any, size: Any, batch: int | None, args: argparse.Namespace) -> list[Diagnostic]:
+    from ..check import human
+    from ..diagnostics import make
+    from ..training import training_cost
+
+    limit = parse_quantity(args.max_train_memory, what="--max-train-memory")
+    cost = training_cost(model, input_size=size, batch_size=batch, optimizer=args.optimizer,
+                         precision=args.precision)
+    if cost.peak_bytes <= limit:
+        return []
+    b = cost.breakdown
+    return [make("LS506", f"one training step ({args.optimizer}, {args.precision}, batch {cost.batch_size}) peaks "
+                          f"at {human(cost.peak_bytes, 'B')}, over the budget of {human(limit, 'B')} "
+                          f"(activations {human(b['activations'], 'B')}, model states "
+                          f"{human(cost.model_state_bytes, 'B')})",
+                 hint="lower the batch size (layerscope train-cost --memory gives the largest that fits), use "
+                      "bf16-mixed, or checkpoint the blocks that save the most activations",
+                 value=cost.peak_bytes, limit=limit)]
 
 
 def _location(run: Run, d: Diagnostic) -> tuple[str, int | None]:

@@ -203,7 +203,7 @@ class _Mode(TorchFunctionMode):
         kwargs = kwargs or {}
         try:
             name = self.tracer._canonical(func)[0]
-            if in_family(name, *_DTYPE_CHECKED):
+            if self.tracer.dtype_checks and in_family(name, *_DTYPE_CHECKED):
                 check_dtypes(name, _tensors(args, []) + (_tensors(kwargs, []) if kwargs else []))
             out = func(*args, **kwargs)
         except Exception as exc:
@@ -225,11 +225,16 @@ class _Mode(TorchFunctionMode):
 class Tracer:
     """Records one forward pass of a meta copy of a model into a :class:`Graph`."""
 
+    dtype_checks = True  # False under training_cost's emulated autocast, which casts after this tracer sees the op
+
     def __init__(self, model: nn.Module, *, mode: Literal["eval", "train"] = "eval",
-                 recover: Callable[..., Any] | None = None):
+                 recover: Callable[..., Any] | None = None, grad: bool = False, copy: bool = True):
         self.model = model
         self.mode = mode
         self.recover = recover
+        self.grad = grad  # record autograd's graph (training_cost runs backward() on it afterwards)
+        self.copy = copy  # False: ``model`` is already a private meta copy (training_cost made it)
+        self.output: Any = None
         self.nodes: list[Node] = []
         self.scopes: list[Scope] = []
         self.producer: dict[int, tuple[int, int]] = {}
@@ -475,7 +480,7 @@ class Tracer:
             any(is_uninitialized(b) for b in model.buffers())
         buffer_bytes = 0 if lazy else sum(b.numel() * b.element_size() for b in model.buffers())
         try:
-            work = meta_copy(model)
+            work = meta_copy(model) if self.copy else model
         except Exception as exc:
             raise TraceError(
                 f"could not make a meta copy of {type(model).__name__}: {type(exc).__name__}: {exc}",
@@ -510,8 +515,9 @@ class Tracer:
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            with torch.inference_mode(False), torch.no_grad(), value_guards(), _Mode(self):
+            with torch.inference_mode(False), torch.set_grad_enabled(self.grad), value_guards(), _Mode(self):
                 result = work(*args, **kwargs)
+            self.output = result
         except Exception as exc:
             if self.failure is None and not _recorded(exc):  # raised outside any op: a Python-level error in the user's forward
                 scope, _ = self._scope()

@@ -1,0 +1,65 @@
+"""The "Training" section of a report: the memory timeline of one training step and the layers that save the
+most activations. matplotlib is imported lazily; plot functions take ``ax=None`` and never show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..training import KINDS
+
+_COLORS = {"params": "#4c72b0", "buffers": "#8172b3", "grads": "#dd8452", "optimizer": "#937860",
+           "activations": "#55a868", "workspace": "#c44e52"}
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def plot_training_memory(cost: Any, ax: Any = None) -> Any:
+    """Live bytes after every op of forward, backward and step, stacked by kind, the peak marked."""
+    from .plots import _new_ax
+
+    ax = _new_ax(ax, figsize=(9.0, 4.5))
+    xs = [p.index for p in cost.timeline]
+    series = [[getattr(p, k) / 2**20 for p in cost.timeline] for k in KINDS]
+    ax.stackplot(xs, *series, labels=list(KINDS), colors=[_COLORS[k] for k in KINDS], linewidth=0)
+    peak = max(cost.timeline, key=lambda p: p.total)
+    ax.axvline(peak.index, color="black", linewidth=0.8, linestyle="--")
+    ax.annotate(f"peak {_mib(peak.total)}\n({peak.phase}, {peak.op})", (peak.index, peak.total / 2**20),
+                xytext=(5, -5), textcoords="offset points", va="top", fontsize=8)
+    # phase boundaries
+    last = None
+    for p in cost.timeline:
+        if p.phase != last and last is not None:
+            ax.axvline(p.index, color="grey", linewidth=0.5)
+            ax.text(p.index, 0, f" {p.phase}", rotation=90, va="bottom", fontsize=7, color="grey")
+        last = p.phase
+    ax.set_xlabel("op of the training step")
+    ax.set_ylabel("live MiB")
+    ax.set_title(f"{cost.model}: training step memory (batch {cost.batch_size}, {cost.optimizer}, "
+                 f"{cost.precision})")
+    ax.legend(loc="upper left", fontsize=7, ncols=3)
+    ax.set_xlim(xs[0], xs[-1])
+    return ax
+
+
+def training_markdown(cost: Any, *, plot: str | None = None, top_k: int = 10) -> str:
+    """The "Training" section: peak and breakdown, backward cost, the timeline plot, top saved-activation layers."""
+    out = ["## Training", "",
+           f"One training step, batch {cost.batch_size}, {cost.optimizer}, {cost.precision}, measured on meta "
+           f"tensors (`layerscope.training_cost`). Peak **{_mib(cost.peak_bytes)}** in {cost.peak_phase} "
+           f"(after `{cost.peak_op}`).", "",
+           "| kind | at the peak |", "|---|---:|"]
+    out += [f"| {k} | {_mib(v)} |" for k, v in cost.breakdown.items()]
+    out += ["", f"Forward MACs {cost.forward_macs:,}, backward MACs {cost.backward_macs:,} "
+                f"(forward FLOPs {cost.forward_flops:,}, backward FLOPs {cost.backward_flops:,}"
+                + ("" if cost.complete else ", partial") + ").", ""]
+    if plot:
+        out += ["![training step memory](" + plot + ")", ""]
+    top = cost.top_saved(top_k)
+    if top:
+        out += [f"Top {len(top)} layers by activations saved for backward (each tensor counted once, in the "
+                "first layer that saves it):", "", "| layer | type | saved | backward MACs |", "|---|---|---:|---:|"]
+        out += [f"| {x.name} | {x.type} | {_mib(x.saved_bytes)} | {x.backward_macs:,} |" for x in top]
+        out.append("")
+    return "\n".join(out)
