@@ -109,12 +109,20 @@ def analyze(
         from .check import filter_codes
 
         diagnostics = filter_codes(diagnostics, select=select, ignore=ignore)
-    from .analysis.memory import kv_cache_summary
+    from dataclasses import asdict
 
-    meta = {}
+    from .analysis.attention import causal_attention
+    from .analysis.memory import kv_cache_summary, live_peak
+
+    meta: dict[str, Any] = {}
     cache = kv_cache_summary(result.state)
     if cache is not None:
         meta["kv_cache"] = cache
+    peak = live_peak(result.graph, (cache or {}).get("producers", ()))
+    meta["peak"] = {"bytes": peak.bytes, "node": peak.node}
+    causal = causal_attention(result.graph.nodes)
+    if causal is not None:
+        meta["causal_attention"] = asdict(causal)
     report = Report(
         meta=meta,
         model=type(model).__name__, layer_graph=result.graph, diagnostics=tuple(diagnostics),

@@ -34,6 +34,19 @@ TABLE_COLUMNS = [
 
 
 @dataclass(frozen=True)
+class CausalAttention:
+    """Causal SDPA calls: counted in full, with what a kernel computing only the unmasked pairs would do."""
+
+    calls: int  # causal SDPA calls
+    full_macs: int  # their MACs as counted (every score pair)
+    causal_macs: int  # what a kernel computing only the unmasked pairs does
+
+    @property
+    def skipped_macs(self) -> int:
+        return self.full_macs - self.causal_macs
+
+
+@dataclass(frozen=True)
 class Report:
     """What layerscope found about one model at one input size.
 
@@ -113,50 +126,45 @@ class Report:
         """Bytes of every freshly allocated layer output (views and in-place results share memory)."""
         return sum(n.new_bytes for n in self.nodes)
 
-    @cached_property
-    def _peak(self) -> Any:
-        from .analysis.memory import kv_cache_from_meta, live_peak
-
-        cache = kv_cache_from_meta(self.meta) or {}
-        return live_peak(self.layer_graph, cache.get("producers", ()))
-
     @property
-    def peak_activation_bytes(self) -> int:
+    def peak_activation_bytes(self) -> int | None:
         """The inference peak of live activations: the most bytes alive at once in one forward pass when each
-        tensor is freed after its last reader (inputs, outputs and a returned KV cache included). See
-        :mod:`layerscope.analysis.memory`."""
-        return self._peak.bytes
+        tensor is freed after its last reader (inputs, outputs and a returned KV cache included), as
+        :func:`layerscope.analysis.memory.live_peak` found it when the report was made (None for a report that
+        was not made by :func:`layerscope.analyze`)."""
+        peak = self.meta.get("peak") if self.meta else None
+        return int(peak["bytes"]) if peak else None
 
     @property
     def peak_at(self) -> str | None:
         """The layer at which the live activations peak."""
-        node = self._peak.node
+        peak = self.meta.get("peak") if self.meta else None
+        node = peak.get("node") if peak else None
         return self.layer_graph[node].name if node is not None else None
+
+    def _kv_cache(self) -> Mapping[str, Any] | None:
+        got = self.meta.get("kv_cache") if self.meta else None
+        return got if isinstance(got, Mapping) else None
 
     @property
     def kv_cache_bytes(self) -> int | None:
         """Bytes of the KV cache the forward returned (keys and values of every layer at the traced length), or
         None when it returned none (an encoder, ``use_cache=False``, a model without a cache object)."""
-        from .analysis.memory import kv_cache_from_meta
-
-        cache = kv_cache_from_meta(self.meta)
+        cache = self._kv_cache()
         return int(cache["bytes"]) if cache else None
 
     @property
     def kv_cache_bytes_per_token(self) -> int | None:
         """KV-cache bytes per cached position of one sequence (what each generated token adds)."""
-        from .analysis.memory import kv_cache_from_meta
-
-        cache = kv_cache_from_meta(self.meta)
+        cache = self._kv_cache()
         return int(cache["bytes_per_token"]) if cache else None
 
     @property
-    def causal_attention(self) -> Any:
-        """The causal attention calls (counted in full) and the MACs a kernel skipping the masked half would do:
-        a :class:`~layerscope.analysis.attention.CausalAttention`, or None when there is none."""
-        from .analysis.attention import causal_attention
-
-        return causal_attention(self.nodes)
+    def causal_attention(self) -> CausalAttention | None:
+        """The causal attention calls (counted in full) and the MACs a kernel skipping the masked half would do,
+        or None when there is none (see :mod:`layerscope.analysis.attention`)."""
+        got = self.meta.get("causal_attention") if self.meta else None
+        return CausalAttention(**got) if got else None
 
     @property
     def input_bytes(self) -> int:

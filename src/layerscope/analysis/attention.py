@@ -9,19 +9,9 @@ causal model traced with a padding ``attention_mask`` reports no causal attentio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class CausalAttention:
-    calls: int  # causal SDPA calls
-    full_macs: int  # their MACs as counted (every score pair)
-    causal_macs: int  # what a kernel computing only the unmasked pairs does
-
-    @property
-    def skipped_macs(self) -> int:
-        return self.full_macs - self.causal_macs
+from ..report import CausalAttention
 
 
 def _causal_pairs(L: int, S: int) -> int:
