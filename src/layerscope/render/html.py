@@ -56,8 +56,8 @@ def inline_markdown(text: str) -> str:
         codes.append(f"<code>{_e(m.group(1))}</code>")
         return f"\x00{len(codes) - 1}\x00"
 
-    text = _CODE.sub(keep, text)
-    out = _e(text.replace("\\|", "|").replace("\\*", "*")).replace("&amp;nbsp;", "&nbsp;")
+    text = _CODE.sub(keep, text.replace("\\|", "|"))
+    out = _e(text.replace("\\*", "*")).replace("&amp;nbsp;", "&nbsp;")
     out = _BOLD.sub(r"<b>\1</b>", out)
     out = _LINK.sub(r'<a href="\2">\1</a>', out)
     return re.sub("\x00(\\d+)\x00", lambda m: codes[int(m.group(1))], out)
@@ -204,7 +204,7 @@ def _scope_tree(graph: Any) -> tuple[list[int | None], list[int | None]]:
         while j < len(order) and scopes[order[j]].first <= n.id:
             k = order[j]
             j += 1
-            if scopes[k].last < scopes[k].first:
+            if scopes[k].last < scopes[k].first or not scopes[k].name:  # the model itself is no box
                 continue
             while stack and scopes[stack[-1]].last < scopes[k].first:
                 stack.pop()

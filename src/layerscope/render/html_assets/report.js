@@ -5,6 +5,7 @@
    dagre. */
 (function () {
   "use strict";
+  var T0 = performance.now();
   var R = JSON.parse(document.getElementById("ls-report").textContent);
   var V = JSON.parse(document.getElementById("ls-view").textContent);
   var NODES = R.graph.nodes, SCOPES = R.graph.scopes, DIAG = R.diagnostics || [];
@@ -62,7 +63,7 @@
   var params = NODES.map(function (n) { return n.params; }), act = NODES.map(function (n) { return n.new_bytes; });
   var byName = {};
   NODES.forEach(function (n) { if (!(n.name in byName)) byName[n.name] = { n: n.id }; });
-  SCOPES.forEach(function (s, k) { if (!(s.name in byName)) byName[s.name] = { s: k }; });
+  SCOPES.forEach(function (s, k) { if (s.name && !(s.name in byName)) byName[s.name] = { s: k }; });
   var diagOf = {};
   DIAG.forEach(function (d, j) {
     var id = d.node;
@@ -128,14 +129,23 @@
   function scopeOut(s) { return s.outputs && s.outputs.length ? s.outputs[0] : null; }
 
   // ------------------------------------------------------------------ layout
+  // dagre lays out the shown boxes as a flat graph (its compound mode multiplies the rank gaps by the nesting
+  // depth and is slower); an open module is then drawn as the padded bounding box of what it holds. An edge
+  // that enters or leaves open modules gets longer (minlen), which leaves room for their title bars.
+  var PAD = 8, TITLE = 20;
   function build() {
-    var g = new dagre.graphlib.Graph({ compound: true });
-    g.setGraph({ rankdir: "TB", nodesep: 22, ranksep: 30, edgesep: 12, marginx: 20, marginy: 20 });
+    var g = new dagre.graphlib.Graph();
+    g.setGraph({ rankdir: "TB", nodesep: 24, ranksep: 20, edgesep: 12, marginx: 28, marginy: 28 });
     g.setDefaultEdgeLabel(function () { return {}; });
     var boxes = {}, clusters = {};
-    function parentCluster(k) { return k == null ? null : "c" + k; }
+    function addCluster(k) {
+      var key = "c" + k;
+      if (clusters[key]) return;
+      var p = V.scope_parent[k];
+      if (p != null) addCluster(p);
+      clusters[key] = { k: k, parent: p == null ? null : "c" + p };
+    }
     function addBox(key, info) {
-      if (boxes[key]) return;
       var w = 0;
       info.lines.forEach(function (l, j) { w = Math.max(w, textWidth(l, j === 0 ? F_NAME : F_SUB)); });
       info.width = Math.ceil(w) + (info.toggle ? 40 : 22);
@@ -143,16 +153,6 @@
       if (info.merge) info.width = Math.max(info.width, 50);
       boxes[key] = info;
       g.setNode(key, { width: info.width, height: info.height });
-      if (info.parent) g.setParent(key, info.parent);
-    }
-    function addCluster(k) {
-      var key = "c" + k;
-      if (clusters[key]) return;
-      var p = V.scope_parent[k];
-      if (p != null) addCluster(p);
-      clusters[key] = { k: k, parent: parentCluster(p) };
-      g.setNode(key, { label: SCOPES[k].name, paddingTop: 18 });
-      if (p != null) g.setParent(key, "c" + p);
     }
     NODES.forEach(function (n) {
       var key = rep(n.id);
@@ -163,19 +163,18 @@
         var out = scopeOut(s), m = sumRange(macs, s);
         var lines = [shortName(s.name, p != null ? SCOPES[p].name : ""), s.type + " \u00b7 " + scopeMembers(s) + " layers",
           shape(out ? out.shape : null) + (m ? " \u00b7 " + human(m) + " MACs" : "")];
-        addBox(key, { scope: k, lines: lines, toggle: true, parent: parentCluster(p), cost: m > 0 });
+        addBox(key, { scope: k, lines: lines, toggle: true, chain: scopeAnc[k], cost: m > 0 });
       } else {
         var pk = V.node_parent[n.id];
         if (pk != null) addCluster(pk);
         var pn = pk != null ? SCOPES[pk].name : "";
         var o = n.outputs.length ? n.outputs[0].shape : null;
         if (isMerge(n)) {
-          addBox(key, { node: n.id, merge: true, lines: [mergeSym[n.type] || n.type, shape(o)], parent: parentCluster(pk) });
+          addBox(key, { node: n.id, merge: true, lines: [mergeSym[n.type] || n.type, shape(o)], chain: anc[n.id] });
         } else {
-          var l2 = n.kind === "input" ? "input" : n.type;
-          var lines2 = [shortName(n.name, pn), l2 + " \u00b7 " + shape(o)];
+          var lines2 = [shortName(n.name, pn), (n.kind === "input" ? "input" : n.type) + " \u00b7 " + shape(o)];
           if (macs[n.id]) lines2.push(human(macs[n.id]) + " MACs" + (params[n.id] ? " \u00b7 " + human(params[n.id]) + " params" : ""));
-          addBox(key, { node: n.id, lines: lines2, parent: parentCluster(pk), cost: macs[n.id] > 0, input: n.kind === "input" });
+          addBox(key, { node: n.id, lines: lines2, chain: anc[n.id], cost: macs[n.id] > 0, input: n.kind === "input" });
         }
       }
     });
@@ -187,12 +186,40 @@
         var a = rep(t.producer);
         if (a === b) return;
         var key = a + ">" + b;
-        if (!edges[key]) { edges[key] = { v: a, w: b, shape: t.shape, src: t.producer, dst: n.id }; g.setEdge(a, b); }
+        if (edges[key]) return;
+        var ca = boxes[a].chain, cb = boxes[b].chain, common = 0;
+        while (common < ca.length && common < cb.length && ca[common] === cb[common]) common++;
+        var entered = cb.length - common, left = ca.length - common;
+        edges[key] = { v: a, w: b, shape: t.shape, src: t.producer, dst: n.id };
+        g.setEdge(a, b, { minlen: 1 + Math.min(3, Math.max(entered, Math.ceil(left / 2))) });
       });
     });
     dagre.layout(g);
-    var gr = g.graph();
-    return { g: g, boxes: boxes, clusters: clusters, edges: edges, width: gr.width || 100, height: gr.height || 100 };
+    // open modules: padded bounding boxes, innermost first
+    Object.keys(boxes).forEach(function (key) {
+      var b = boxes[key], p = g.node(key);
+      b.x = p.x - b.width / 2; b.y = p.y - b.height / 2;
+      var parent = b.chain.length ? "c" + b.chain[b.chain.length - 1] : null;
+      if (parent && clusters[parent]) grow(clusters[parent], b.x, b.y, b.x + b.width, b.y + b.height);
+    });
+    Object.keys(clusters).sort(function (a, b) { return SCOPES[+b.slice(1)].depth - SCOPES[+a.slice(1)].depth; }).forEach(function (key) {
+      var c = clusters[key];
+      if (c.x0 == null) return;
+      c.x0 -= PAD; c.x1 += PAD; c.y0 -= TITLE; c.y1 += PAD;
+      if (c.parent && clusters[c.parent]) grow(clusters[c.parent], c.x0, c.y0, c.x1, c.y1);
+    });
+    var gr = g.graph(), W = gr.width || 100, H = gr.height || 100, minX = 0, minY = 0;
+    Object.keys(clusters).forEach(function (key) {
+      var c = clusters[key];
+      if (c.x0 == null) return;
+      minX = Math.min(minX, c.x0 - 4); minY = Math.min(minY, c.y0 - 4);
+      W = Math.max(W, c.x1 + 4); H = Math.max(H, c.y1 + 4);
+    });
+    return { g: g, boxes: boxes, clusters: clusters, edges: edges, x: minX, y: minY, width: W - minX, height: H - minY };
+  }
+  function grow(c, x0, y0, x1, y1) {
+    c.x0 = c.x0 == null ? x0 : Math.min(c.x0, x0); c.y0 = c.y0 == null ? y0 : Math.min(c.y0, y0);
+    c.x1 = c.x1 == null ? x1 : Math.max(c.x1, x1); c.y1 = c.y1 == null ? y1 : Math.max(c.y1, y1);
   }
 
   // ------------------------------------------------------------------ drawing
@@ -217,16 +244,19 @@
   }
   function draw() {
     var L = layout, g = L.g, out = [];
-    out.push('<defs><marker id="ls-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path class="arrow" d="M0,0L10,5L0,10z"/></marker></defs>');
-    // clusters, outermost first
+    out.push('<defs><marker id="ls-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path class="arrow" d="M0,0L10,5L0,10z"/></marker></defs>');
+    // open modules, outermost first (their titles are drawn again over the edges, with a halo)
+    var titles = [];
     Object.keys(L.clusters).sort(function (a, b) { return SCOPES[+a.slice(1)].depth - SCOPES[+b.slice(1)].depth; }).forEach(function (key) {
-      var c = g.node(key), k = +key.slice(1), s = SCOPES[k];
-      var x = c.x - c.width / 2, y = c.y - c.height / 2;
+      var c = L.clusters[key], k = +key.slice(1), s = SCOPES[k];
+      if (c.x0 == null) return;
       var err = false;
       for (var j = s.first; j <= s.last; j++) if (errSet[j]) err = true;
-      out.push('<g class="cluster' + (err ? " err" : "") + (selected === key ? " sel" : "") + '" data-key="' + key + '" data-name="' + esc(s.name) + '">' +
-        '<rect x="' + x.toFixed(1) + '" y="' + y.toFixed(1) + '" width="' + c.width.toFixed(1) + '" height="' + c.height.toFixed(1) + '" rx="6"/>' +
-        '<text class="toggle-c" x="' + (x + 6).toFixed(1) + '" y="' + (y + 13).toFixed(1) + '">\u229f ' + esc(s.name) + " \u00b7 " + esc(s.type) + '</text></g>');
+      var p = V.scope_parent[k], label = shortName(s.name, p != null ? SCOPES[p].name : "");
+      out.push('<g class="cluster' + (err ? " err" : "") + (selected === key ? " sel" : "") + '" data-key="' + key + '" data-name="' + esc(s.name) + '"><title>' + esc(s.name) + "</title>" +
+        '<rect x="' + c.x0.toFixed(1) + '" y="' + c.y0.toFixed(1) + '" width="' + (c.x1 - c.x0).toFixed(1) + '" height="' + (c.y1 - c.y0).toFixed(1) + '" rx="6"/>' +
+        '<text class="toggle-c" x="' + (c.x0 + 6).toFixed(1) + '" y="' + (c.y0 + 14).toFixed(1) + '">\u229f ' + esc(label) + " \u00b7 " + esc(s.type) + '</text></g>');
+      titles.push('<text class="ctitle" x="' + (c.x0 + 6).toFixed(1) + '" y="' + (c.y0 + 14).toFixed(1) + '">\u229f ' + esc(label) + " \u00b7 " + esc(s.type) + "</text>");
     });
     Object.keys(L.edges).forEach(function (ek) {
       var e = L.edges[ek], pts = g.edge(e.v, e.w).points;
@@ -235,8 +265,9 @@
       if (pv) cls += " prov";
       out.push('<path class="' + cls + '" d="' + curve(pts) + '" marker-end="url(#ls-arrow)"><title>' + esc(shape(e.shape)) + "</title></path>");
     });
+    out.push('<g class="ctitles">' + titles.join("") + "</g>");
     Object.keys(L.boxes).forEach(function (key) {
-      var b = L.boxes[key], p = g.node(key), x = p.x - b.width / 2, y = p.y - b.height / 2, f = keyFlags(key);
+      var b = L.boxes[key], p = g.node(key), x = b.x, y = b.y, f = keyFlags(key);
       var cls = "node" + (b.scope != null ? " scope" : "") + (b.merge ? " merge" : "") + (b.cost ? " cost" : "") +
         (b.input ? " input" : "") + (f.err ? " err" : "") + (f.prov ? " prov" : "") + (f.hit ? " hit" : "") + (selected === key ? " sel" : "");
       var name = b.scope != null ? SCOPES[b.scope].name : NODES[b.node].name;
@@ -269,29 +300,34 @@
     var k = Math.min(W / layout.width, H / layout.height, 1.2);
     if (readable) k = Math.min(Math.max(k, Math.min(1, W / layout.width), 0.8), 1.2);  // text stays legible
     view.k = k;
-    view.x = (W - layout.width * k) / 2;
-    view.y = layout.height * k <= H ? (H - layout.height * k) / 2 : 0;
-    if (view.x < 0) view.x = 10;
+    view.x = (W - layout.width * k) / 2 - layout.x * k;
+    view.y = (layout.height * k <= H ? (H - layout.height * k) / 2 : 0) - layout.y * k;
+    if (view.x + layout.x * k < 0) view.x = 10 - layout.x * k;
     applyView();
   }
   function centerOn(key) {
-    var p = layout.g.node(key);
-    if (!p) return;
+    var r = rectOf(key);
+    if (!r) return;
     var W = svg.clientWidth || 800, H = svg.clientHeight || 600;
     if (view.k < 0.7) view.k = 1;
-    view.x = W / 2 - p.x * view.k;
-    view.y = H / 2 - p.y * view.k;
+    view.x = W / 2 - (r.x0 + r.x1) / 2 * view.k;
+    view.y = H / 2 - Math.min((r.y0 + r.y1) / 2, r.y0 + H / 3) * view.k;
     applyView();
   }
   // keep the box the user toggled under the pointer: shift the view by how far the layout moved it
+  function rectOf(key) {
+    var b = layout.boxes[key];
+    if (b) return { x0: b.x, y0: b.y, x1: b.x + b.width, y1: b.y + b.height };
+    var c = layout.clusters[key];
+    return c && c.x0 != null ? c : null;
+  }
   function keepPlace(before, afterKey, fn) {
-    var p0 = layout.g.node(before);
-    var top0 = p0 ? { x: p0.x, y: p0.y - p0.height / 2 } : null;
+    var r0 = rectOf(before);
     fn();
-    var p1 = layout.g.node(afterKey);
-    if (top0 && p1) {
-      view.x += (top0.x - p1.x) * view.k;
-      view.y += (top0.y - (p1.y - p1.height / 2)) * view.k;
+    var r1 = rectOf(afterKey);
+    if (r0 && r1) {
+      view.x += ((r0.x0 + r0.x1) / 2 - (r1.x0 + r1.x1) / 2) * view.k;
+      view.y += (r0.y0 - r1.y0) * view.k;
       applyView();
     }
   }
@@ -552,6 +588,7 @@
   relayout();
   fit(true);
   if (V.errors && V.errors.length) select("n" + V.errors[0].node, true);
-  window.layerscopeReady = { ms: performance.now(), nodes: Object.keys(layout.boxes).length };
+  var T1 = performance.now();
+  window.layerscopeReady = { ms: T1, script_ms: T1 - T0, nodes: Object.keys(layout.boxes).length };
   document.body.setAttribute("data-ready", "1");
 })();
