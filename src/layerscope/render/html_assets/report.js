@@ -328,6 +328,12 @@
     if (r0 && r1) {
       view.x += ((r0.x0 + r0.x1) / 2 - (r1.x0 + r1.x1) / 2) * view.k;
       view.y += (r0.y0 - r1.y0) * view.k;
+      // an opened module wider than before: slide it back inside the window when it fits
+      var W = svg.clientWidth || 800, left = view.x + r1.x0 * view.k, right = view.x + r1.x1 * view.k;
+      if (right - left <= W - 20) {
+        if (left < 10) view.x += 10 - left;
+        else if (right > W - 10) view.x -= right - (W - 10);
+      } else view.x += 10 - left;
       applyView();
     }
   }
