@@ -165,12 +165,17 @@ def test_error_provenance_names_the_chain():
     assert names == {"conv1", "relu"}  # conv1 set the 16 channels, relu carried them to conv2
 
 
-def test_view_rows_carry_formula_and_receptive_field(r18):
-    view = view_data(r18)
+def test_page_reads_formula_and_receptive_field_from_the_report_json(r18):
+    page = report_html(r18, full=True, plots=False)
+    data = json.loads(re.search(r'id="ls-report">(.*?)</script>', page, flags=re.S).group(1))
     conv1 = r18.layer_graph.by_name("conv1")
-    formula, rf, jump, start = view["rows"][str(conv1.id)]
-    assert formula == "(64 + 2*3 - 1*(7-1) - 1)//2 + 1 = 32"
-    assert rf == [7, 7] and jump == [2, 2] and start == [0, 0]
+    col = data["columns"][str(conv1.id)]
+    assert col["formula"] == "(64 + 2*3 - 1*(7-1) - 1)//2 + 1 = 32"
+    assert col["rf"] == [7, 7] and col["jump"] == [2, 2]
+    # the view holds no per-node numbers: they are embedded once, in the report's JSON
+    view = re.search(r'id="ls-view">(.*?)</script>', page, flags=re.S).group(1)
+    assert set(json.loads(view)) == {"graph_depth", "scope_parent", "node_parent", "errors"}
+    assert "//2 + 1 = 32" not in view
 
 
 def test_markdown_subset():

@@ -254,26 +254,19 @@ def _rel_dict(report: Any, root: str | None) -> dict[str, Any]:
     return d
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    return v
-
-
 def view_data(report: Any, *, graph_depth: int = 2) -> dict[str, Any]:
-    """What the page's script needs beyond the report's JSON: the scope tree, the per-node formula and
-    receptive field (rf, jump, centre of unit 0, per spatial axis), the errors with their provenance."""
+    """What the page's script needs beyond the report's JSON (which has the graph, the diagnostics and the
+    per-node formula and receptive-field columns): the scope tree and the errors with their provenance."""
     graph = report.layer_graph
     scope_parent, node_parent = _scope_tree(graph)
-    per_node: dict[str, list[Any]] = {}
-    for n, r in zip(report.nodes, report.rows()):
-        per_node[str(n.id)] = [r["formula"] or "", _jsonable(r["rf"]), _jsonable(r["jump"]), _jsonable(r["start"])]
     errors = [{"node": d.node, "code": d.code, "related": _provenance(report, d)}
               for d in report.diagnostics if d.severity == "error" and d.node is not None]
     return {"graph_depth": graph_depth, "scope_parent": scope_parent, "node_parent": node_parent,
-            "rows": per_node, "errors": errors}
+            "errors": errors}
+
+
+def _num(v: float) -> int | float:
+    return int(v) if float(v).is_integer() else v
 
 
 def _script_json(data: Any) -> str:
@@ -307,7 +300,7 @@ def layer_table_html(report: Any, *, max_depth: int | None = None, max_rows: int
             (shape(r["input_shape"]), None), (shape(r["output_shape"]), None),
             (f"{r['params']:,}", r["params"]), (f"{r['macs']:,}" + ("" if r["complete"] else "*"), r["macs"]),
             (f"{r['flops']:,}", r["flops"]), (human_bytes(r["activation_bytes"]), r["activation_bytes"]),
-        ] + ([(_rf_text(r["rf"]), -1 if rfv is None else _jsonable(rfv))] if with_rf else []) + [(_e(formula), None)]
+        ] + ([(_rf_text(r["rf"]), -1 if rfv is None else _num(rfv))] if with_rf else []) + [(_e(formula), None)]
         tds = []
         for i, (text, value) in enumerate(cells):
             attr = f' data-v="{value}"' if linked and value is not None else ""

@@ -1,7 +1,7 @@
 /* layerscope interactive report: draws the layer graph (layout by the vendored dagre) as SVG, with pan/zoom,
    collapse/expand of modules, search, a node panel and a sortable/filterable table linked to the graph.
-   Reads only the JSON embedded in the page (#ls-report: the report as --format json; #ls-view: scope tree,
-   per-node formula and receptive field, errors with their provenance). No network, no dependencies besides
+   Reads only the JSON embedded in the page (#ls-report: the report as --format json, with its per-node
+   formula and receptive-field columns; #ls-view: the scope tree and the errors with their provenance). No network, no dependencies besides
    dagre. */
 (function () {
   "use strict";
@@ -37,6 +37,11 @@
   }
 
   // ------------------------------------------------------------------ derived data
+  // the analyzers' per-node columns: [formula, rf, jump, centre of unit 0], per spatial axis
+  function col(id) {
+    var c = (R.columns || {})[id];
+    return c ? [c.formula || "", c.rf == null ? null : c.rf, c.jump, c.start] : ["", null, null, null];
+  }
   var N = NODES.length, S = SCOPES.length;
   var macs = new Array(N), flops = new Array(N), complete = new Array(N);
   NODES.forEach(function (n) {
@@ -363,7 +368,7 @@
     }).join("");
   }
   function rfBox(id) {
-    var r = V.rows[id];
+    var r = col(id);
     if (!r || !Array.isArray(r[1]) || r[1].length !== 2 || !inShape || inShape.length < 4) return "";
     var rf = r[1], jump = r[2], start = r[3], n = NODES[id], o = n.outputs.length ? n.outputs[0].shape : null;
     if (!jump || !start || rf.some(function (v) { return v == null; }) || start.some(function (v) { return v == null; })) return "";
@@ -381,12 +386,12 @@
       y0 + ".." + (y0 + rf[0] - 1) + ", cols " + x0 + ".." + (x0 + rf[1] - 1) + " (outside the input: zero padding)</span></div>";
   }
   function rfRows(id) {
-    var r = V.rows[id];
+    var r = col(id);
     if (!r || r[1] == null) return "";
     return row("receptive field", axes(r[1]) + " px") + row("jump", axes(r[2]) + " px") + row("centre of unit 0", axes(r[3]));
   }
   function nodePanel(id) {
-    var n = NODES[id], r = V.rows[id] || ["", null, null, null], h = [];
+    var n = NODES[id], r = col(id), h = [];
     h.push("<h3>" + esc(n.name) + "</h3><div class=\"muted\">" + esc(n.type) + " \u00b7 " + esc(n.kind) + (n.call ? " \u00b7 call " + n.call : "") + "</div><table>");
     n.inputs.forEach(function (t, j) {
       h.push(row("input" + (n.inputs.length > 1 ? " " + j : ""), shape(t.shape) + " " + esc(t.dtype) + (t.producer != null ? " from " + link(t.producer) : " (constant)")));
