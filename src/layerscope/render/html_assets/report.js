@@ -183,21 +183,40 @@
         }
       }
     });
-    var edges = {};
+    var edges = {}, order = [], pos = {}, into = {};
     NODES.forEach(function (n) {
       var b = rep(n.id);
+      if (!(b in pos)) { pos[b] = order.length; order.push(b); into[b] = []; }
       n.inputs.forEach(function (t) {
         if (t.producer == null) return;
         var a = rep(t.producer);
         if (a === b) return;
         var key = a + ">" + b;
         if (edges[key]) return;
-        var ca = boxes[a].chain, cb = boxes[b].chain, common = 0;
+        edges[key] = { v: a, w: b, shape: t.shape, src: t.producer, dst: n.id };
+        into[b].push(key);
+      });
+    });
+    // Boxes are disjoint spans of execution order, so every edge points forward in `order`. A wide fan-in (a
+    // DenseNet concat of every earlier layer) would give dagre hundreds of long edges to route, seconds of work:
+    // there, an edge already implied by a path through the kept edges is left out of the layout and drawn as an
+    // arc beside the boxes ("skip"). Two-input merges (residual adds) keep both edges in the layout.
+    var words = Math.ceil(order.length / 32), reach = [];
+    order.forEach(function (b, j) {
+      var r = new Uint32Array(words), list = into[b].slice().sort(function (x, y) { return pos[edges[y].v] - pos[edges[x].v]; });
+      var wide = list.length >= 3;
+      list.forEach(function (key) {
+        var e = edges[key], i = pos[e.v];
+        if (wide && (r[i >> 5] >>> (i & 31)) & 1) { e.skip = true; return; }
+        var ra = reach[i];
+        for (var w = 0; w < words; w++) r[w] |= ra[w];
+        r[i >> 5] |= 1 << (i & 31);
+        var ca = boxes[e.v].chain, cb = boxes[e.w].chain, common = 0;
         while (common < ca.length && common < cb.length && ca[common] === cb[common]) common++;
         var entered = cb.length - common, left = ca.length - common;
-        edges[key] = { v: a, w: b, shape: t.shape, src: t.producer, dst: n.id };
-        g.setEdge(a, b, { minlen: 1 + Math.min(3, Math.max(entered, Math.ceil(left / 2))) });
+        g.setEdge(e.v, e.w, { minlen: 1 + Math.min(3, Math.max(entered, Math.ceil(left / 2))) });
       });
+      reach[j] = r;
     });
     dagre.layout(g);
     // open modules: padded bounding boxes, innermost first
@@ -214,6 +233,13 @@
       if (c.parent && clusters[c.parent]) grow(clusters[c.parent], c.x0, c.y0, c.x1, c.y1);
     });
     var gr = g.graph(), W = gr.width || 100, H = gr.height || 100, minX = 0, minY = 0;
+    Object.keys(edges).forEach(function (key) {
+      var e = edges[key];
+      if (!e.skip) return;
+      var a = boxes[e.v], b = boxes[e.w];
+      e.arc = arc(a, b);
+      W = Math.max(W, e.arc.reach + 8);
+    });
     Object.keys(clusters).forEach(function (key) {
       var c = clusters[key];
       if (c.x0 == null) return;
@@ -221,6 +247,13 @@
       W = Math.max(W, c.x1 + 4); H = Math.max(H, c.y1 + 4);
     });
     return { g: g, boxes: boxes, clusters: clusters, edges: edges, x: minX, y: minY, width: W - minX, height: H - minY };
+  }
+  // a skip edge: from the right side of its source to the right side of its target, bulging out with the distance
+  function arc(a, b) {
+    var x0 = a.x + a.width, y0 = a.y + a.height / 2, x1 = b.x + b.width, y1 = b.y + b.height / 2;
+    var out = Math.max(x0, x1) + 14 + Math.min(220, 0.12 * Math.abs(y1 - y0));
+    return { d: "M" + x0.toFixed(1) + "," + y0.toFixed(1) + "C" + out.toFixed(1) + "," + y0.toFixed(1) + " " + out.toFixed(1) + "," +
+      y1.toFixed(1) + " " + (x1 + 1).toFixed(1) + "," + y1.toFixed(1), reach: 0.75 * out + 0.25 * Math.max(x0, x1) };
   }
   function grow(c, x0, y0, x1, y1) {
     c.x0 = c.x0 == null ? x0 : Math.min(c.x0, x0); c.y0 = c.y0 == null ? y0 : Math.min(c.y0, y0);
@@ -257,18 +290,19 @@
       if (c.x0 == null) return;
       var err = false;
       for (var j = s.first; j <= s.last; j++) if (errSet[j]) err = true;
-      var p = V.scope_parent[k], label = shortName(s.name, p != null ? SCOPES[p].name : "");
+      var p = V.scope_parent[k], label = shortName(s.name, p != null ? SCOPES[p].name : "") + (s.call ? " (call " + (s.call + 1) + ")" : "");
       out.push('<g class="cluster' + (err ? " err" : "") + (selected === key ? " sel" : "") + '" data-key="' + key + '" data-name="' + esc(s.name) + '"><title>' + esc(s.name) + "</title>" +
         '<rect x="' + c.x0.toFixed(1) + '" y="' + c.y0.toFixed(1) + '" width="' + (c.x1 - c.x0).toFixed(1) + '" height="' + (c.y1 - c.y0).toFixed(1) + '" rx="6"/>' +
         '<text class="toggle-c" x="' + (c.x0 + 6).toFixed(1) + '" y="' + (c.y0 + 14).toFixed(1) + '">\u229f ' + esc(label) + " \u00b7 " + esc(s.type) + '</text></g>');
       titles.push('<text class="ctitle" x="' + (c.x0 + 6).toFixed(1) + '" y="' + (c.y0 + 14).toFixed(1) + '">\u229f ' + esc(label) + " \u00b7 " + esc(s.type) + "</text>");
     });
     Object.keys(L.edges).forEach(function (ek) {
-      var e = L.edges[ek], pts = g.edge(e.v, e.w).points;
-      var tb = L.boxes[e.w], cls = "edge" + (tb && tb.merge ? " merge" : "");
+      var e = L.edges[ek];
+      var tb = L.boxes[e.w], cls = "edge" + (tb && tb.merge ? " merge" : "") + (e.skip ? " skip" : "");
       var pv = (errSet[e.dst] || provSet[e.dst]) && (provSet[e.src] || errSet[e.src]);
       if (pv) cls += " prov";
-      out.push('<path class="' + cls + '" d="' + curve(pts) + '" marker-end="url(#ls-arrow)"><title>' + esc(shape(e.shape)) + "</title></path>");
+      var d = e.skip ? e.arc.d : curve(g.edge(e.v, e.w).points);
+      out.push('<path class="' + cls + '" d="' + d + '" marker-end="url(#ls-arrow)"><title>' + esc(shape(e.shape)) + "</title></path>");
     });
     out.push('<g class="ctitles">' + titles.join("") + "</g>");
     Object.keys(L.boxes).forEach(function (key) {
@@ -293,7 +327,7 @@
     });
     vp.innerHTML = out.join("");
     applyView();
-    statusEl.textContent = Object.keys(L.boxes).length + " nodes shown of " + (N - 1) + " layers";
+    statusEl.textContent = Object.keys(L.boxes).length + " boxes shown for " + NODES.filter(function (n) { return n.kind !== "input"; }).length + " layers";
   }
   var vp = document.createElementNS(SVGNS, "g");
   vp.setAttribute("id", "ls-viewport");
@@ -594,6 +628,18 @@
       count.textContent = terms.length ? shown + " of " + original.length + " rows" : "";
     });
   }
+
+  // layer names quoted in the report's sections open that layer in the graph
+  Array.prototype.forEach.call(document.querySelectorAll("section:not(#sec-graph) td code, section:not(#sec-graph) li code"), function (el) {
+    var hit = byName[el.textContent];
+    if (!hit || el.closest("#ls-layers")) return;
+    el.classList.add("ls-link");
+    el.title = "show in the layer graph";
+    el.addEventListener("click", function () {
+      if (hit.n != null) revealNode(hit.n); else revealScope(hit.s);
+      document.getElementById("ls-graph-wrap").scrollIntoView({ block: "nearest" });
+    });
+  });
 
   // ------------------------------------------------------------------ start
   relayout();
