@@ -137,10 +137,14 @@ def test_repr_html_is_a_compact_fragment(r18):
 
 
 def test_html_is_deterministic(r18):
-    a = report_html(r18, full=True, root=ROOT, title="t")
-    b = report_html(layerscope.analyze(resnet.resnet18(), input_size=64), full=True, root=ROOT, title="t")
+    a = report_html(r18, full=True, root=ROOT, title="t", plots=False)
+    b = report_html(layerscope.analyze(resnet.resnet18(), input_size=64), full=True, root=ROOT, title="t", plots=False)
     assert a == b
     assert ROOT not in a  # no absolute path of this checkout
+    # the inline SVG plots too (fixed ids, no date), for a model small enough to draw twice quickly
+    small = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU(), nn.Conv2d(8, 8, 3))
+    pages = [report_html(layerscope.analyze(small, input_size=16), full=True, title="s") for _ in range(2)]
+    assert pages[0] == pages[1] and pages[0].count('<figure id="plot-') == 3
 
 
 def test_scope_tree_nests_calls(r18):
