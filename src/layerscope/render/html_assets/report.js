@@ -394,11 +394,18 @@
   // ------------------------------------------------------------------ panel
   function row(label, value) { return "<tr><td>" + label + "</td><td>" + value + "</td></tr>"; }
   function link(id) { var n = NODES[id]; return '<a data-goto="' + id + '">' + esc(n.name) + "</a>"; }
+  // as Diagnostic.text: without a leading repetition of the module shown beside it, marked when it follows an error
+  function diagText(d) {
+    var m = d.message;
+    if (d.module && m.indexOf(d.module + ": ") === 0) m = m.slice(d.module.length + 2);
+    if (d.data && d.data.follows_error) m += " [follows an earlier error: may be a consequence of it, fix that one first]";
+    return m;
+  }
   function diagHtml(ids) {
     return ids.map(function (j) {
       var d = DIAG[j];
       return '<div class="diag ' + esc(d.severity) + '"><b>' + esc(d.code) + "</b> " + esc(d.severity) + (d.module ? " <code>" + esc(d.module) + "</code>" : "") +
-        ": " + esc(d.message) + (d.hint ? "<br><i>hint: " + esc(d.hint) + "</i>" : "") + (d.source ? '<br><span class="muted">' + esc(d.source) + "</span>" : "") + "</div>";
+        ": " + esc(diagText(d)) + (d.hint ? "<br><i>hint: " + esc(d.hint) + "</i>" : "") + (d.source ? '<br><span class="muted">' + esc(d.source) + "</span>" : "") + "</div>";
     }).join("");
   }
   function rfBox(id) {
