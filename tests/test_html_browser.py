@@ -114,6 +114,8 @@ def small_pages(tmp_path_factory):
     for name, report in (
         ("buggy", layerscope.analyze(buggy.ConvChannelMismatch(), input_size=32)),
         ("two_bugs", layerscope.analyze(buggy.TwoIndependentBugs(), input_size=32)),
+        ("wide", layerscope.analyze(nn.Sequential(*[nn.Sequential(*[nn.Linear(4, 4) for _ in range(80)])
+                                                    for _ in range(3)]), input_size=(4,))),
         ("transformer32", layerscope.analyze(nn.TransformerEncoder(
             nn.TransformerEncoderLayer(64, 4, 128, batch_first=True), 32, enable_nested_tensor=False),
             inputs=torch.randn(1, 16, 64))),
@@ -250,6 +252,17 @@ def test_large_models_open_and_become_interactive_within_2s(browser, small_pages
         page.node(first).click()
         assert first in page.page.locator("#ls-panel h3").inner_text()
         page.shot(artifacts, f"{name}.png")
+    finally:
+        page.close()
+
+
+def test_graph_starts_at_a_readable_depth(browser, small_pages):
+    """--graph-depth 2 would show 240 Linear boxes here: the page opens one level less, 3 boxes, instead."""
+    page = Page(browser, small_pages["wide"])
+    try:
+        assert page.shown() == ["input", "0", "1", "2"]
+        page.node("1").dblclick()
+        assert len(page.shown()) == 1 + 2 + 80 and page.console == []  # input, blocks 0 and 2, 80 layers of 1
     finally:
         page.close()
 

@@ -92,10 +92,21 @@
   var inShape = inputNode && inputNode.outputs.length ? inputNode.outputs[0].shape : null;
 
   // ------------------------------------------------------------------ state
-  var expanded = {};
+  var expanded = {}, MAX_START = 150;
+  function countBoxes() {
+    var seen = {}, n = 0;
+    NODES.forEach(function (x) { var key = rep(x.id); if (!seen[key]) { seen[key] = true; n++; } });
+    return n;
+  }
   function resetExpansion() {
     expanded = {};
-    SCOPES.forEach(function (s, k) { if (s.depth < V.graph_depth) expanded[k] = true; });
+    var depth = V.graph_depth;
+    SCOPES.forEach(function (s, k) { if (s.depth < depth) expanded[k] = true; });
+    // a readable start: open fewer levels while the view would hold more than MAX_START boxes
+    while (depth > 1 && countBoxes() > MAX_START) {
+      depth--;
+      SCOPES.forEach(function (s, k) { if (s.depth >= depth) delete expanded[k]; });
+    }
     // an error node is always shown, with the modules around it opened
     (V.errors || []).forEach(function (e) { if (e.node != null && anc[e.node]) anc[e.node].forEach(function (a) { expanded[a] = true; }); });
   }
