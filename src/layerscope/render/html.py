@@ -380,7 +380,7 @@ def report_html(report: Any, *, max_rows: int | None = 400, max_depth: int | Non
                            if not report.complete else "") + "</section>")
             continue
         body.append(f'<section><h2 id="{hid}">{inline_markdown(heading)}</h2>{markdown_to_html(text)}</section>')
-        if heading == "Summary":
+        if heading == sections[0][0]:  # after the summary: the plots and the graph
             if plots:
                 figs = inline_plots(report, top_k=top_k)
                 if figs:
