@@ -1,4 +1,4 @@
-"""Regenerate the committed reports in reports/ (markdown + PNG plots).
+"""Regenerate the committed reports in reports/ (markdown + PNG plots, and a few self-contained HTML pages).
 
     python scripts/make_reports.py            # everything (about a minute on 2 cores)
     python scripts/make_reports.py resnet18   # only the reports whose name contains "resnet18"
@@ -45,19 +45,23 @@ ENTRIES: list[Entry] = [
 ]
 
 
-def analyze_argv(entry: Entry, out_dir: str = "reports") -> list[str]:
+#: also written as one self-contained interactive page, reports/NAME.html (plots inline, no PNG beside it)
+HTML_ENTRIES: list[str] = ["torchvision_resnet50", "torchvision_densenet121"]
+
+
+def analyze_argv(entry: Entry, out_dir: str = "reports", ext: str = "md") -> list[str]:
     """The ``layerscope`` command line that writes this report (relative paths, run from the repository root)."""
-    return ["analyze", entry.spec, "--input-size", entry.input_size, "-o", f"{out_dir}/{entry.name}.md"]
+    return ["analyze", entry.spec, "--input-size", entry.input_size, "-o", f"{out_dir}/{entry.name}.{ext}"]
 
 
-def make_report(entry: Entry, out_dir: str = "reports") -> int:
+def make_report(entry: Entry, out_dir: str = "reports", ext: str = "md") -> int:
     """Write one report with the CLI (from the repository root, so paths in it are relative)."""
     from layerscope.cli import main
 
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        return main(analyze_argv(entry, out_dir))
+        return main(analyze_argv(entry, out_dir, ext))
     finally:
         os.chdir(cwd)
 
@@ -102,6 +106,8 @@ def main(argv: list[str]) -> int:
     for e in chosen:
         print(f"== {e.name}", flush=True)
         make_report(e)
+        if e.name in HTML_ENTRIES:
+            make_report(e, ext="html")
     if not argv or "comparison" in argv:
         make_comparison(ENTRIES)
     if not argv or "scaling" in argv:

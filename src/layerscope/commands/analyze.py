@@ -50,7 +50,7 @@ def render(report, fmt: str, args: argparse.Namespace) -> str:
     from ..render.files import render_report
 
     return render_report(report, fmt, max_depth=args.depth, top_k=getattr(args, "top_k", 10),
-                         fold=not getattr(args, "no_fold", False))
+                         fold=not getattr(args, "no_fold", False), graph_depth=getattr(args, "graph_depth", 2))
 
 
 def _command_line(args: argparse.Namespace) -> str:

@@ -21,10 +21,11 @@ def format_for_path(path: str | None, default: str = "text") -> str:
 
 def render_report(report: Any, fmt: str = "text", *, max_depth: int | None = None,
                   plots: dict[str, str] | None = None, root: str | None = None, title: str | None = None,
-                  command: str | None = None, top_k: int = 10, fold: bool = True) -> str:
+                  command: str | None = None, top_k: int = 10, fold: bool = True, graph_depth: int = 2) -> str:
     """The report as a string in ``fmt`` (``text``, ``md``, ``html``, ``json``, ``csv``). ``csv`` is the per-layer
     table (grouped to ``max_depth`` when given); ``json`` is :meth:`Report.to_dict` (lossless, readable back
-    with :meth:`Report.from_json`)."""
+    with :meth:`Report.from_json`); ``html`` is one self-contained page (plots inline unless ``plots`` is an
+    empty mapping, the layer graph interactive from ``graph_depth``)."""
     from ..errors import ConfigError
 
     if fmt == "md":
@@ -33,8 +34,8 @@ def render_report(report: Any, fmt: str = "text", *, max_depth: int | None = Non
     if fmt == "html":
         from .html import report_html
 
-        return report_html(report, max_depth=max_depth, plots=plots, full=True, root=root, title=title,
-                           top_k=top_k)
+        return report_html(report, max_depth=max_depth, plots=plots is None or bool(plots), full=True, root=root,
+                           title=title, top_k=top_k, command=command, graph_depth=graph_depth)
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=1, sort_keys=True) + "\n"
     if fmt == "csv":
@@ -78,19 +79,24 @@ def layer_csv(report: Any, *, max_depth: int | None = None, root: str | None = N
 def write_report(report: Any, path: str, *, fmt: str | None = None, max_depth: int | None = None,
                  plots: bool = True, graph_depth: int = 2, root: str | None = None, title: str | None = None,
                  command: str | None = None, top_k: int = 10, fold: bool = True) -> list[str]:
-    """Write ``report`` to ``path`` (format from ``fmt`` or the extension); for markdown and HTML also write
-    the plots beside it as ``{stem}_{plot}.png`` and link them. Returns the paths written, report first."""
+    """Write ``report`` to ``path`` (format from ``fmt`` or the extension); for markdown also write the plots
+    beside it as ``{stem}_{plot}.png`` and link them (HTML has them inline: one file). Returns the paths
+    written, report first."""
     fmt = fmt or format_for_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     written_plots: dict[str, str] = {}
-    if plots and fmt in ("md", "html"):
+    if plots and fmt == "md":
         from .plots import write_report_plots
 
         stem = os.path.splitext(os.path.basename(path))[0]
         written_plots = write_report_plots(report, directory, stem, top_k=top_k, graph_depth=graph_depth)
+    if fmt == "html":
+        written_plots = {"inline": "yes"} if plots else {}
     text = render_report(report, fmt, max_depth=max_depth, plots=written_plots, root=root, title=title,
-                         command=command, top_k=top_k, fold=fold)
+                         command=command, top_k=top_k, fold=fold, graph_depth=graph_depth)
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text if text.endswith("\n") else text + "\n")
+    if fmt == "html":
+        return [path]
     return [path] + [os.path.join(os.path.dirname(path), name) for name in written_plots.values()]
