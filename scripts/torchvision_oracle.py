@@ -17,6 +17,11 @@ Usage::
     python scripts/torchvision_oracle.py resnet50 vit_b_16 --out -   # a few models, CSV to stdout
     python scripts/torchvision_oracle.py --zoo video     # reports/torchvision_oracle_video.csv (16-frame clips)
     python scripts/torchvision_oracle.py --zoo segmentation   # ..._segmentation.csv (520 x 520)
+    python scripts/torchvision_oracle.py --zoo detection  # ..._detection.csv (upper bound at min_size x min_size)
+
+Detection: torchvision measured ``_ops`` on real images with real weights, where the score thresholds drop
+most proposals before the ROI heads; layerscope traces the *upper bound* (every proposal/detection kept up to
+the caps), so ``rel_error`` says how far above the published figure the worst case is.
 
 ``tests/test_torchvision_oracle.py`` imports this file, so the test and the committed CSV share one code path.
 """
@@ -36,9 +41,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSV_PATH = os.path.join(ROOT, "reports", "torchvision_oracle.csv")
 #: the issue's oracle is the classification zoo; segmentation and video publish the same figures, so they
 #: are checked too (and recorded in their own CSVs)
-ZOOS = ("classification", "segmentation", "video")
+ZOOS = ("classification", "segmentation", "video", "detection")
 CSV_PATHS = {"classification": CSV_PATH,
              "segmentation": os.path.join(ROOT, "reports", "torchvision_oracle_segmentation.csv"),
+             "detection": os.path.join(ROOT, "reports", "torchvision_oracle_detection.csv"),
              "video": os.path.join(ROOT, "reports", "torchvision_oracle_video.csv")}
 #: torchvision's published video figures are for clips of 16 frames (its video reference recipes' clip_len)
 VIDEO_FRAMES = 16
@@ -60,7 +66,7 @@ class OracleRow:
     published_gmacs: float
     rel_error: float  # (ours - published) / published, on GMACs
     within_rounding: bool  # |ours - published| <= 0.0005 GMACs: equal at torchvision's precision
-    status: str  # layerscope's "complete" / "partial" / "failed"
+    status: str  # layerscope's "complete" / "upper-bound" / "partial" / "failed"
     unknown_ops: str  # ops without a counting rule, ";"-joined (empty when complete)
 
     @property
@@ -106,7 +112,9 @@ def builder_kwargs(name: str, weights: Any) -> dict[str, Any]:
       Inception-v3 keeps its ``AuxLogits`` (counted in ``num_params``, unused in eval).
     """
     kw: dict[str, Any] = {}
-    if zoo_of(name) == "segmentation":
+    if zoo_of(name) == "detection":
+        kw["weights_backbone"] = None  # the defaults (91 COCO classes, 17 keypoints) are the weights' own
+    elif zoo_of(name) == "segmentation":
         # no backbone weights (that would download them); the builders switch the auxiliary classifier on
         # when they load weights (LR-ASPP has none), and it runs in eval too: num_params and _ops include it
         kw["weights_backbone"] = None
@@ -121,6 +129,25 @@ def builder_kwargs(name: str, weights: Any) -> dict[str, Any]:
         if name == "googlenet":
             kw["aux_logits"] = False
     return kw
+
+
+#: detectors whose builder swaps the backbone's BatchNorm for FrozenBatchNorm2d (buffers, not parameters)
+#: when it loads weights (``norm_layer = FrozenBatchNorm2d if is_trained else nn.BatchNorm2d``)
+FROZEN_BN = {"fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn",
+             "maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn", "retinanet_resnet50_fpn", "fcos_resnet50_fpn"}
+
+
+def _freeze_bn(module: Any) -> None:
+    """The builder's FrozenBatchNorm2d in place of every BatchNorm2d (same computation, no parameters)."""
+    import torch
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    for name, child in list(module.named_children()):
+        if isinstance(child, torch.nn.BatchNorm2d):
+            with torch.device("meta"):
+                setattr(module, name, FrozenBatchNorm2d(child.num_features, eps=child.eps))
+        else:
+            _freeze_bn(child)
 
 
 def build(name: str, weights: Any | None = None) -> tuple[Any, str]:
@@ -146,13 +173,18 @@ def oracle_row(name: str) -> OracleRow:
     weights = default_weights(name)
     zoo = zoo_of(name)
     transforms = weights.transforms()
-    if zoo == "segmentation":  # no crop: the image is resized to 520 and segmented whole
+    model, device = build(name, weights)
+    if name in FROZEN_BN:
+        _freeze_bn(model.backbone)
+    if zoo == "detection":  # one square image at the size the model's transform resizes it to
+        crop = int(model.transform.min_size[-1])  # eval resizes to the last of the (training) sizes
+    elif zoo == "segmentation":  # no crop: the image is resized to 520 and segmented whole
         crop = int(transforms.resize_size[0])
     else:
         crop = int(transforms.crop_size[0])
-    model, device = build(name, weights)
-    # video: (N, C, T, H, W) clips of VIDEO_FRAMES frames
-    shape = (1, 3, VIDEO_FRAMES, crop, crop) if zoo == "video" else (1, 3, crop, crop)
+    # video: (N, C, T, H, W) clips of VIDEO_FRAMES frames; detection: a list of one (3, H, W) image
+    shape = (1, 3, VIDEO_FRAMES, crop, crop) if zoo == "video" else (3, crop, crop) if zoo == "detection" \
+        else (1, 3, crop, crop)
     report = layerscope.analyze(model, input_size=shape)
     del model
     published = float(weights.meta["_ops"])

@@ -98,10 +98,10 @@ def test_large_kernel_beyond_the_stem_only():
 
 
 def test_pool_kernel_smaller_than_stride():
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(kernel_size=1, stride=2))
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.MaxPool2d(kernel_size=2, stride=4))
     (d,) = find(layerscope.analyze(net, input_size=32), "LS306")
     assert d.module == "1"
-    # a 1x1 window every 2x2 block reads 1 of 4 pixels: 75% skipped
+    # a 2x2 window every 4x4 block reads 4 of 16 pixels: 1 - (2/4)**2 = 75% skipped
     assert "75%" in d.message
     assert not find(layerscope.analyze(nn.Sequential(nn.MaxPool2d(2, 2)), input_size=32), "LS306")
 

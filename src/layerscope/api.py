@@ -79,6 +79,15 @@ def analyze(
                                                                    dtype, seq_len)
     if dtype is None and input_size is not None:
         dtype = _parameter_dtype(model)
+    from .tracing.detection import detector_inputs, detector_options
+
+    detector = detector_options(model, mode)
+    batch_given = _batch_given(input_size, inputs, batch_size, full_shape)
+    if detector and input_size is not None and inputs is None and batch_size is None:
+        # a detector's forward takes a list of (3, H, W) images: input_size=(3, 800, 800) is one of them
+        det_inputs = detector_inputs(input_size, dtype)
+        if det_inputs is not None:
+            input_size, inputs = None, det_inputs
     args, kw = make_inputs(input_size, inputs, kwargs, batch_size, dtype, full_shape=full_shape)
     from .analysis.recover import recover as recover_fn
     import warnings
@@ -99,8 +108,9 @@ def analyze(
                              hint="a forward must not exit the process; raise an exception instead (layerscope "
                                   "reports it as LS100)", code="LS927") from None
     ctx = Context(result.graph, tuple(result.errors), tuple(result.unused_params), mode,
-                  options={"default_batch": not _batch_given(input_size, inputs, batch_size, full_shape),
-                           "hook_failures": tuple(result.hook_failures), "output_type": result.output_type})
+                  options={"default_batch": not batch_given,
+                           "hook_failures": tuple(result.hook_failures), "output_type": result.output_type,
+                           **detector})
     found = run_analyzers(ctx)
     from .tracing.definitions import at_definitions
 

@@ -58,6 +58,9 @@ TABLE: tuple[Code, ...] = (
     _d("LS111", "warning", "formula and traced shape disagree", "analysis/shapes.py"),
     _d("LS112", "warning", "input pixels dropped by floor division", "analysis/shapes.py"),
     _d("LS125", "info", "a user hook failed on meta tensors and was skipped", "analysis/trace_notes.py"),
+    _d("LS130", "info", "data-dependent size traced at its upper bound", "analysis/upper_bound.py"),
+    _d("LS131", "info", "detector cost per stage and the proposal/detection counts assumed",
+       "analysis/upper_bound.py"),
     _d("LS140", "warning", "dense-prediction output size differs from the input size", "analysis/dense.py"),
     # ---------------------------------------------------------------- LS2xx counting coverage
     _d("LS201", "info", "ops without a counting rule: totals are partial", "analysis/cost.py"),
@@ -243,6 +246,18 @@ EXPLANATIONS: Mapping[str, Explanation] = {
         "Hooks that read tensor values (logging .item(), statistics) cannot run on meta tensors; the model itself is fine.",
         "m.conv.register_forward_hook(lambda m, i, o: stats.append(o.mean().item()))",
         "Nothing to fix in the model; the hook ran only on layerscope's copy and the analysis continued without it."),
+    "LS130": Explanation(
+        "An op's output size depends on tensor values (nonzero, x[mask], where(cond), unique, NMS, score "
+        "thresholds); the trace kept every element (its upper bound) until a later op capped the size.",
+        "The totals are the worst case: a real input that filters elements out costs less after that op.",
+        "torchvision.ops.nms(boxes, scores, 0.7) keeps all 4741 boxes, then keep[:1000] caps them",
+        "Nothing to fix; lower the caps (topk, post_nms_top_n, detections_per_img) to lower the bound."),
+    "LS131": Explanation(
+        "A torchvision detector's MACs per stage (backbone, FPN, RPN, ROI box/mask/keypoint heads) and the "
+        "proposal/detection counts the trace assumed.",
+        "The ROI heads scale with the number of proposals and detections, which the upper bound sets to the caps.",
+        "fasterrcnn_resnet50_fpn at 800x800: backbone 52.1, FPN 36.3, RPN 31.6, ROI box head 14.4 GMACs",
+        "Lower rpn_post_nms_top_n_test / box_detections_per_img to bound the heads; a lighter backbone for the rest."),
     "LS140": Explanation(
         "A dense-prediction output (segmentation, depth) is a few pixels off the input's size.",
         "Stride-2 layers floor odd sizes on the way down and x2 upsampling doubles them back, so the output no "

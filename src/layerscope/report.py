@@ -106,7 +106,15 @@ class Report:
     def status(self) -> str:
         if not self.traced:
             return "failed"
-        return "complete" if self.complete else "partial"
+        if not self.complete:
+            return "partial"
+        # a data-dependent size took its upper bound (LS130): the totals are the worst case
+        return "upper-bound" if self.upper_bound else "complete"
+
+    @property
+    def upper_bound(self) -> bool:
+        """True when some op's output size depends on the data and was traced at its upper bound."""
+        return any("upper_bound" in op.attrs for n in self.nodes for op in n.ops)
 
     @property
     def traced(self) -> bool:

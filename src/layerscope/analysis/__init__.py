@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..diagnostics import Diagnostic
-from . import cost, dense, lints, receptive_field, shapes, trace_notes
+from . import cost, dense, lints, receptive_field, shapes, trace_notes, upper_bound
 from .context import Analyzer, AnalyzerResult, Context
 
 __all__ = ["Analyzer", "AnalyzerResult", "Context", "default_analyzers", "run_analyzers"]
@@ -20,7 +20,7 @@ __all__ = ["Analyzer", "AnalyzerResult", "Context", "default_analyzers", "run_an
 def default_analyzers() -> list[Analyzer]:
     return [shapes.analyze_failures, shapes.analyze_formulas, shapes.analyze_windows, cost.analyze_coverage,
             trace_notes.analyze_trace_notes, receptive_field.analyze_receptive_field, dense.analyze_dense_output,
-            *lints.ANALYZERS]
+            *lints.ANALYZERS, upper_bound.analyze_upper_bound]
 
 
 def run_analyzers(ctx: Context, analyzers: list[Analyzer] | None = None) -> AnalyzerResult:

@@ -334,6 +334,8 @@ def lint_pool_skips(ctx: Context) -> list[Diagnostic]:
             if not o.windows or not in_family(o.op, "pool"):
                 continue
             bad = [w for w in o.windows if w.effective_kernel < w.stride]
+            if all(w.effective_kernel == 1 for w in o.windows):
+                continue  # a 1x1 window is a strided subsample by design (x[..., ::s, ::s]; FPN's LastLevelMaxPool)
             if not bad:
                 continue
             w = bad[0]

@@ -678,7 +678,20 @@ class _Node:
             return self._slice(op, cur, out_shapes)
         if kind == "concat":
             return [self._concat(op, cur, out0)]
+        if kind == "sampled":
+            return [self._sampled(op, cur, out0)]
         return [self._unknown(op, cur, out0)]
+
+    def _sampled(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
+        """grid_sample, roi_align...: the positions read are values (a grid, boxes): unknown, never guessed."""
+        shape, st, lks = cur[0]
+        axes = {a for d in st.dims if d is not None for a in ((d,) if isinstance(d, int) else d)}
+        self.findings.append(make(
+            "LS404", f"{self.node.name}: {op.op} reads the input at positions given by tensor values "
+            f"({op.attrs.get('sampled_by', 'data')}); the receptive field is unknown after it",
+            hint="the field depends on the data (e.g. the sampling grid), not on the architecture",
+            module=self.node.name, source=self.node.source, node=self.node.id, severity="info"))
+        return self._lose(st, lks, axes, _fold(st.dims, len(out_shape)), out_shape)
 
     # ---------------------------------------------------------------- helpers
     def _with_steps(self, lks: list[_Link], per_axis: Mapping[int, Step | None]) -> list[_Link]:

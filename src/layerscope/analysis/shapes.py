@@ -54,6 +54,10 @@ def analyze_windows(ctx: Context) -> list[Diagnostic]:
                 ))
             dropped = [w.dropped for w in windows]
             if any(dropped):
+                # a pad right before the window (BlurPool, the BiT stem): the dropped pixels are padding first
+                extra = _explicit_right_pad(ctx.graph, node, op, len(windows))
+                dropped = [max(0, d - e) for d, e in zip(dropped, extra)]
+            if any(dropped):
                 names = _AXIS_NAMES.get(len(windows), tuple(f"d{i}" for i in range(len(windows))))
                 lost = ", ".join(f"{d} px of {n} (size {w.size_in})" for n, d, w in zip(names, dropped, windows) if d)
                 out.append(make(
@@ -66,6 +70,28 @@ def analyze_windows(ctx: Context) -> list[Diagnostic]:
                     dropped=dropped,
                 ))
     return out
+
+
+def _explicit_right_pad(graph: Graph, node: Node, op: OpRecord, n: int) -> list[int]:
+    """Per window axis, the right padding an explicit ``pad`` op added just before ``op`` (0 where none):
+    the op before it in the same node (``F.pad`` then conv in one module), else the producer of the node's input
+    when that node ends in a pad (``nn.ConstantPad2d`` then ``nn.MaxPool2d``)."""
+    pad: OpRecord | None = None
+    i = next((k for k, o in enumerate(node.ops) if o is op), -1)
+    if i > 0:
+        prev = node.ops[i - 1]
+        pad = prev if prev.op == "pad" and prev.windows and prev.outputs and op.inputs \
+            and tuple(prev.outputs[0]) == tuple(op.inputs[0]) else None
+    elif i == 0 and node.inputs and node.inputs[0].producer is not None and node.inputs[0].producer < len(graph):
+        src = graph[node.inputs[0].producer]
+        last = src.ops[-1] if src.ops else None
+        if last is not None and last.op == "pad" and last.windows:
+            pad = last
+    if pad is None or not pad.windows:
+        return [0] * n
+    m = len(pad.windows)
+    # the pad's windows are its padded dims in order; both cover the trailing dims of the tensor
+    return [pad.windows[j - (n - m)].padding[1] if j - (n - m) >= 0 else 0 for j in range(n)]
 
 
 def describe_operand(graph: Graph, t) -> str:

@@ -19,6 +19,10 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
 def totals_lines(report: Any) -> list[str]:
     partial = "" if report.complete else " (partial: ops without a counting rule: " + ", ".join(
         sorted(report.unknown_ops)) + ")"
+    if report.complete and report.upper_bound:
+        partial = " (upper bound: data-dependent sizes at their maximum, see LS130)"
+    if not report.traced:
+        partial = " (the trace stopped at an error: the layers before it only)" + partial
     lines = [
         f"model: {report.model}  inputs: {', '.join(shape(t.shape) for t in report.inputs)}  mode: {report.mode}",
         f"params: {report.total_params:,} ({human(report.total_params)}; trainable {report.trainable_params:,}, "

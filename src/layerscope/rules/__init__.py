@@ -32,6 +32,7 @@ def _builtins() -> None:
     from . import ops  # noqa: F401 - registers the built-in cost rules (imports torch)
     from . import cells, spectral  # noqa: F401 - RNN cells and weight norm, torch.fft
     from . import transformer  # noqa: F401 - losses, grouped GEMMs (MoE), histograms
+    from . import data_dependent  # noqa: F401 - nms, roi_align, grid_sample, meshgrid, quantize casts
 
 
 def lookup(name: str) -> Any:

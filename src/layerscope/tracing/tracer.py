@@ -33,6 +33,12 @@ from .dtypes import check_dtypes
 from .guards import value_guards
 from .hooks import guard_user_hooks
 from .hooks import source_of as _source_of
+from .quantized import float_twins, twin_memo, twin_params
+from .upper_bound import after as _after_op
+from .upper_bound import constants as _model_constants
+from .upper_bound import patched as _upper_bound_patches
+from .upper_bound import substitute as _upper_bound
+from .upper_bound import take_assumption
 from .inputs import input_names
 from .lazy import is_uninitialized, materialize, meta_uninitialized
 from .outputs import describe, output_tensors
@@ -191,7 +197,10 @@ def meta_copy(model: nn.Module) -> nn.Module:
         for v in vars(m).values():
             if isinstance(v, torch.Tensor) and id(v) not in memo:
                 memo[id(v)] = _meta_like(v)
-    return copy.deepcopy(model, memo)
+    memo.update(twin_memo(model))  # quantized modules: float shape twins (quantized.py)
+    work = copy.deepcopy(model, memo)
+    float_twins(work)
+    return work
 
 
 class _Mode(TorchFunctionMode):
@@ -206,6 +215,7 @@ class _Mode(TorchFunctionMode):
             if self.tracer.dtype_checks and in_family(name, *_DTYPE_CHECKED):
                 check_dtypes(name, _tensors(args, []) + (_tensors(kwargs, []) if kwargs else []))
             out = func(*args, **kwargs)
+            out = _after_op(self.tracer, self.tracer._canonical(func)[0], func, args, kwargs, out)
         except Exception as exc:
             out = self.tracer.on_error(func, args, kwargs, exc)
         if isinstance(out, torch.Tensor):
@@ -251,6 +261,8 @@ class Tracer:
         self.module_params: dict[int, list[int]] = {}
         self.canon: dict[Any, tuple[str, bool]] = {}
         self.hook_failures: list[Any] = []
+        self.assumed: dict[int, tuple[Any, dict]] = {}  # upper-bound sizes, by output (upper_bound.py)
+        self.constants: dict[int, torch.Tensor] = {}  # meta copy -> the model's real small constants
 
     # ------------------------------------------------------------------ helpers
     def info(self, t: torch.Tensor) -> TensorInfo:
@@ -300,15 +312,17 @@ class Tracer:
         in_shapes = tuple(tuple(t.shape) for t in _tensors(args, []))
         out_shapes = tuple(tuple(t.shape) for t in outs)
         rule = lookup(name)
+        assumed = take_assumption(self, outs)
+        extra = {"upper_bound": assumed} if assumed is not None else {}
         if rule is None:
-            return OpRecord(name, in_shapes, out_shapes, 0, 0, False, "unknown", inplace=inplace)
+            return OpRecord(name, in_shapes, out_shapes, 0, 0, False, "unknown", attrs=extra, inplace=inplace)
         try:
             cost = rule(Call(name, args, kwargs, outs))
         except Exception as exc:  # a rule that cannot read this call is a gap, not a zero
             return OpRecord(name, in_shapes, out_shapes, 0, 0, False, "unknown",
-                            attrs={"rule_error": f"{type(exc).__name__}: {exc}"}, inplace=inplace)
+                            attrs={"rule_error": f"{type(exc).__name__}: {exc}", **extra}, inplace=inplace)
         return OpRecord(name, in_shapes, out_shapes, int(cost.macs), int(cost.flops), True, cost.spatial,
-                        cost.windows, dict(cost.attrs), inplace)
+                        cost.windows, {**cost.attrs, **extra}, inplace)
 
     def _param_count(self, ids: list[int]) -> tuple[int, int, int]:
         params = pbytes = trainable = 0
@@ -380,6 +394,9 @@ class Tracer:
             except Exception as exc2:  # still failing: report the real problem
                 exc = exc2
         name, _ = self._canonical(func)
+        assumed = _upper_bound(self, name, func, args, kwargs)  # data-dependent sizes, .cpu()...
+        if assumed is not None:
+            return assumed
         if name in _META_LOW_PRECISION_ONLY and "Float16" in str(exc):
             retried = _retry_low_precision(func, args, kwargs)
             if retried is not None:
@@ -488,6 +505,11 @@ class Tracer:
                      "copyable (no open files, locks or generators as attributes)",
                 code="LS931",
             ) from exc
+        for p in twin_params(work):  # packed quantized weights are not in model.parameters()
+            dtype, size = _dtype_info(p.dtype)
+            total += p.numel()
+            pbytes += p.numel() * size
+            by_dtype[dtype] = by_dtype.get(dtype, 0) + p.numel() * size
         work.train(self.mode == "train")
         guard_user_hooks(work, self)
         if lazy:  # sizes known only now: read them from the materialized meta copy
@@ -495,6 +517,7 @@ class Tracer:
             self.hook_failures.clear()
             total, trainable, pbytes, by_dtype = _param_facts(work)
             buffer_bytes = sum(b.numel() * b.element_size() for b in work.buffers())
+        self.constants = _model_constants(model, work)
         for name, m in work.named_modules(remove_duplicate=False):
             self.names.setdefault(id(m), name)
         for name, p in work.named_parameters(remove_duplicate=False):
@@ -515,7 +538,8 @@ class Tracer:
         fastpath = torch.backends.mha.get_fastpath_enabled()
         torch.backends.mha.set_fastpath_enabled(False)
         try:
-            with torch.inference_mode(False), torch.set_grad_enabled(self.grad), value_guards(), _Mode(self):
+            with torch.inference_mode(False), torch.set_grad_enabled(self.grad), value_guards(), \
+                    _upper_bound_patches(self), _Mode(self):
                 result = work(*args, **kwargs)
             self.output = result
         except Exception as exc:
