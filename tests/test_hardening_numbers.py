@@ -559,3 +559,20 @@ def test_F6_fft_counted_by_the_stated_convention(fn, flops):
     r = layerscope.analyze(F(), input_size=(3, 16, 16))
     assert r.status == "complete" and "LS201" not in codes(r)  # partial on main
     assert r.total_flops == flops and r.total_macs == 0
+
+
+def test_F2_unused_parameters_after_a_recovered_error_follow_it():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(4, 8, 3)  # gets 3 channels: LS104, tracing continues on a substitute
+            self.head = nn.Linear(8, 2)
+            self.spare = nn.Linear(2, 2)  # never called
+
+        def forward(self, x):
+            return self.head(self.conv(x).mean((2, 3)))
+
+    r = layerscope.analyze(Net(), input_size=16)
+    assert "LS104" in codes(r) and r.outputs  # the trace reached the output
+    d = [x for x in r.diagnostics if x.code == "LS202"]
+    assert len(d) == 1 and d[0].data.get("follows_error") is True
