@@ -483,6 +483,21 @@ def test_M12_compiled_model_unwrapped_with_real_names():
     assert r.total_macs == layerscope.analyze(eager, input_size=16).total_macs
     assert not [w for w in caught if "dynamo" in str(w.filename) or "dynamo" in str(w.message).lower()]
 
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, 3)
+            self.block = torch.compile(nn.Sequential(nn.ReLU(), nn.Conv2d(8, 8, 3)))
+
+        def forward(self, x):
+            return self.block(self.stem(x))
+
+    outer = Outer()
+    r = layerscope.analyze(outer, input_size=16)
+    assert r.table.name.tolist() == ["stem", "block.0", "block.1"] and "LS202" not in codes(r)
+    assert r.total_macs == 14 * 14 * 8 * 27 + 12 * 12 * 8 * 72
+    assert type(outer.block).__name__ == "OptimizedModule"  # the user's model keeps its compiled child
+
 
 # ------------------------------------------------------------------------------------------------ P4
 def test_P4_python_api_habits_of_torchinfo_users():

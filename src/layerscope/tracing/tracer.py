@@ -42,6 +42,7 @@ from .upper_bound import take_assumption
 from .inputs import input_names
 from .lazy import is_uninitialized, materialize, meta_uninitialized
 from .outputs import describe, output_tensors
+from .unwrap import unwrap_compiled_children
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _LS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -511,6 +512,7 @@ class Tracer:
             pbytes += p.numel() * size
             by_dtype[dtype] = by_dtype.get(dtype, 0) + p.numel() * size
         work.train(self.mode == "train")
+        unwrap_compiled_children(work)
         guard_user_hooks(work, self)
         if lazy:  # sizes known only now: read them from the materialized meta copy
             materialize(work, args, kwargs)
@@ -559,7 +561,8 @@ class Tracer:
         output_type = describe(result) if not outputs and self.failure is None else None
         state = tuple(self.info(t) for t in _state_tensors(result, outputs)) if result is not None else ()
         used = self.counted_names
-        unused = [n for n, _ in model.named_parameters() if n not in used]
+        # names as the trace saw them: the meta copy's (compiled submodules unwrapped, lazy ones materialized)
+        unused = [n for n, _ in work.named_parameters() if n not in used]
         graph = Graph(tuple(self.nodes), tuple(self.scopes), outputs)
         self.keep.clear()
         return TraceResult(graph, self.failure, total, trainable, pbytes, by_dtype, unused, buffer_bytes,

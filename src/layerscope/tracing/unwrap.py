@@ -2,7 +2,8 @@
 
 - ``torch.compile(model)`` returns an ``OptimizedModule`` whose ``_orig_mod`` is the user's eager module.
   Tracing the wrapper would run dynamo on meta tensors (slow, dozens of recompile warnings) and prefix every
-  row with ``_orig_mod.``; the eager module computes the same thing, so it is analyzed instead.
+  row with ``_orig_mod.``; the eager module computes the same thing, so it is analyzed instead. Compiled
+  submodules are unwrapped the same way on the meta copy (the user's model keeps its compiled children).
 - A TorchScript module (``torch.jit.script`` / ``torch.jit.trace``) runs its graph in C++: its convs and
   linears never reach the ``TorchFunctionMode`` the tracer listens to, so the counts would be a silent zero.
   It is refused with a coded error (LS933) that says to analyze the eager module. The same holds for a
@@ -33,6 +34,18 @@ def unwrap_compiled(model: Any) -> Any:
     while opt is not None and isinstance(model, opt) and isinstance(getattr(model, "_orig_mod", None), nn.Module):
         model = model._orig_mod
     return model
+
+
+def unwrap_compiled_children(work: nn.Module) -> None:
+    """On the meta copy ``work``: replace every ``torch.compile``d submodule by its eager module, so the trace
+    never enters dynamo and rows are named ``block.conv``, not ``block._orig_mod.conv``."""
+    opt = _optimized_module_type()
+    if opt is None:
+        return
+    for m in list(work.modules()):
+        for name, child in list(m._modules.items()):
+            if isinstance(child, opt):
+                m._modules[name] = unwrap_compiled(child)
 
 
 def refuse_script(model: nn.Module) -> None:
