@@ -591,3 +591,23 @@ def test_F2_unused_parameters_after_a_recovered_error_follow_it():
     assert "LS104" in codes(r) and r.outputs  # the trace reached the output
     d = [x for x in r.diagnostics if x.code == "LS202"]
     assert len(d) == 1 and d[0].data.get("follows_error") is True
+
+
+def test_W8_outputs_that_are_views_of_fresh_memory_are_counted_once():
+    # a Linear on (N, L, E) computes a 2-D matmul and returns a view of it; batch_first attention returns a
+    # transposed view; a Permute of that Linear output is a view of the same memory (not counted again)
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 16)
+            self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+
+        def forward(self, x):
+            y = self.fc(x)
+            a, _ = self.attn(y, y, y, need_weights=False)
+            return a.permute(0, 2, 1)
+
+    r = layerscope.analyze(Block(), inputs=torch.randn(2, 5, 8))
+    by = r.table.set_index("name")["activation_bytes"]
+    assert by["fc"] == 2 * 5 * 16 * 4 and by["attn"] == 2 * 5 * 16 * 4  # 0 and 0 on main
+    assert r.activation_bytes == 2 * (2 * 5 * 16 * 4)  # the permute is a view: no new memory

@@ -100,15 +100,22 @@ def _type_name(module: nn.Module) -> str:
     return cls.__name__
 
 
-def _fresh_bytes(outs: list[torch.Tensor], known: Any, also: Any = ()) -> int:
-    """Bytes of the outputs that are new memory: not a known tensor, and not a view of a known tensor (a view
-    of a tensor made inside the layer, like an unbatched conv's squeezed result, is new memory)."""
+def _base_of(t: torch.Tensor) -> torch.Tensor | None:
+    # read without the tracer's TorchFunctionMode: the ``_base`` getter of a traced tensor would be recorded
+    with torch._C.DisableTorchFunction():
+        return t._base
+
+
+def _fresh_bytes(outs: list[torch.Tensor], *known: Any) -> int:
+    """Bytes of a leaf module's outputs that are new memory: not a known tensor (traced, an input, a parameter),
+    and not a view of one (a view of a tensor made inside the layer, like an unbatched conv's squeezed result,
+    is new memory)."""
     total = 0
     for t in outs:
-        if id(t) in known or id(t) in also:
+        if any(id(t) in k for k in known):
             continue
-        base = t._base
-        if base is None or (id(base) not in known and id(base) not in also):
+        base = _base_of(t)
+        if base is None or not any(id(base) in k for k in known):
             total += t.numel() * t.element_size()
     return total
 
@@ -264,6 +271,7 @@ class Tracer:
         self.hook_failures: list[Any] = []
         self.assumed: dict[int, tuple[Any, dict]] = {}  # upper-bound sizes, by output (upper_bound.py)
         self.constants: dict[int, torch.Tensor] = {}  # meta copy -> the model's real small constants
+        self.bases: set[int] = set()  # storage owners of registered outputs that are views
 
     # ------------------------------------------------------------------ helpers
     def info(self, t: torch.Tensor) -> TensorInfo:
@@ -286,6 +294,9 @@ class Tracer:
         for slot, t in enumerate(outs):
             self.producer[id(t)] = (node_id, slot)
             self.keep.append(t)
+            base = _base_of(t)
+            if base is not None:  # a later view of this output shares that memory (kept alive by t)
+                self.bases.add(id(base))
 
     def _unique_name(self, base: str) -> str:
         n = self.counters.get(base, 0)
@@ -372,7 +383,11 @@ class Tracer:
         node_id = len(self.nodes)
         record = self.op_record(name, inplace, args, kwargs, outs)
         params, pbytes, trainable = self._param_count(param_ids)
-        new_bytes = 0 if inplace else _fresh_bytes(outs, self.producer)
+        new_bytes = 0
+        if not inplace:  # a view is never new memory here: its base is a traced tensor, a parameter or a constant
+            for t in outs:
+                if t._base is None and id(t) not in self.producer:
+                    new_bytes += t.numel() * t.element_size()
         self.nodes.append(Node(
             node_id, self._unique_name(f"{scope}/{name}" if scope else name), "op", name, scope, inputs,
             self._outputs(node_id, outs),
@@ -465,7 +480,8 @@ class Tracer:
             if ids is None:
                 ids = self.module_params[id(module)] = [id(p) for p in module.parameters()]
             params, pbytes, trainable = self._param_count(ids)
-            new_bytes = _fresh_bytes(outs, self.producer, {id(t) for t in _tensors(args, [])})
+            new_bytes = _fresh_bytes(outs, self.producer, self.bases, {id(t) for t in _tensors(args, [])},
+                                     {id(b) for t in _tensors(args, []) if (b := _base_of(t)) is not None}, set(ids))
             self.nodes.append(Node(
                 node_id, frame.name, "module", frame.type, frame.name.rpartition(".")[0], tuple(frame.inputs),
                 self._outputs(node_id, outs),
