@@ -378,7 +378,8 @@ def test_F2_unused_parameters_not_reported_after_the_trace_stopped():
 
 # ------------------------------------------------------------------------------------------------ F3
 _BN_FILE = ("import torch.nn as nn\n"
-            "def build():\n    return nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU())\n")
+            "def build():\n"
+            "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU())\n")
 
 
 def test_F3_batchnorm_lint_not_blaming_the_default_batch(tmp_path, capsys):
