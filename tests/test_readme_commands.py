@@ -12,7 +12,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = ["README.md", "examples/ci/README.md", "examples/ci/github-workflow.yml"]
-HEAVY = ("--efficientnet", "examples/resnet.py:resnet50 --input-size 224 -o", "torchvision:resnet50 torchvision:efficientnet_b0", "scale torchvision:resnet50")
+HEAVY = ("--efficientnet", "examples/resnet.py:resnet50 --input-size 224 -o", "torchvision:resnet50 torchvision:efficientnet_b0", "scale torchvision:resnet50",
+         "--train -o report.md", "--memory 80GiB")
 
 SMALL = '''
 import torch.nn as nn

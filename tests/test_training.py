@@ -62,7 +62,7 @@ def _flop_counter_total(model: nn.Module, x: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
-@pytest.mark.parametrize("name,size", [("resnet18", 64), ("squeezenet1_1", 64), ("vgg11", 32)])
+@pytest.mark.parametrize("name,size", [("resnet18", 64), ("squeezenet1_1", 64)])
 def test_backward_macs_match_flop_counter(name, size):
     model = getattr(torchvision.models, name)()
     x = torch.empty(2, 3, size, size, device="meta")

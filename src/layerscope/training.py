@@ -101,8 +101,10 @@ class TrainingCost:
     def max_batch_size(self, memory: Any, *, limit: int = 1 << 20) -> int:
         """The largest batch size whose peak fits in ``memory`` (bytes, or ``"24GiB"``, ``"80G"``); 0 if none.
 
-        Memory is affine in the batch size for most models: two traces give the line, and the answer is then
-        verified by a trace at it (fits) and at it + 1 (does not); a model where the line is off is searched.
+        The live bytes after each op are affine in the batch size for most models: two traces give each op's
+        line (the peak moves from the optimizer step to the backward as the batch grows), the first line to
+        reach the budget is the answer, verified by a trace at it (fits) and at it + 1 (does not); a model where
+        the lines are off is searched by bisection between what is known to fit and what is not.
         """
         from .check import parse_quantity
 
@@ -114,23 +116,21 @@ class TrainingCost:
                                   code="LS984", hint="call layerscope.training_cost(model, input_size=..., "
                                                      "batch_size=...) first")
         peaks: dict[int, int] = {self.batch_size: self.peak_bytes}
+        runs: dict[int, TrainingCost] = {self.batch_size: self}
 
         def peak(b: int) -> int:
             if b not in peaks:
-                peaks[b] = self._rerun(b).peak_bytes
+                runs[b] = self._rerun(b)
+                peaks[b] = runs[b].peak_bytes
             return peaks[b]
 
         b0 = self.batch_size
         lo, hi = 0, None  # lo fits (0: nothing known to fit); hi, if known, does not
-        if self.peak_bytes <= budget:
-            lo = b0
-            b1 = min(2 * b0, limit)
-            slope = (peak(b1) - self.peak_bytes) / max(b1 - b0, 1)
-            guess = b1 if slope <= 0 else b0 + int((budget - self.peak_bytes) // slope)
-        else:
-            hi = b0
-            slope = (self.peak_bytes - peak(max(b0 // 2, 1))) / max(b0 - max(b0 // 2, 1), 1)
-            guess = max(b0 // 2, 1) if slope <= 0 else b0 - int(-(-(self.peak_bytes - budget) // slope))
+        b1 = b0 * 2 if self.peak_bytes <= budget else max(b0 // 2, 1)
+        if b1 == b0:
+            b1 = b0 + 1
+        peak(b1)
+        guess = _affine_answer(runs[b0], runs[b1], budget)
         for b, p in peaks.items():
             if p <= budget:
                 lo = max(lo, b)
@@ -168,6 +168,34 @@ class TrainingCost:
             "backward_flops": self.backward_flops, "complete": self.complete, "unknown_ops": dict(self.unknown_ops),
             "checkpointed": list(self.checkpointed),
         }
+
+
+def _affine_answer(a: TrainingCost, b: TrainingCost, budget: int) -> int:
+    """The batch at which the first op's live bytes, each affine in the batch (two traces give its line),
+    reaches ``budget``; the peak moves between ops as the batch grows (model states vs activations)."""
+    import difflib
+
+    ba, bb = a.batch_size or 1, b.batch_size or 1
+    # pair the ops of the two traces (a batch size can add or drop a view here and there)
+    names_a = [(p.phase, p.op) for p in a.timeline]
+    names_b = [(p.phase, p.op) for p in b.timeline]
+    ta, tb = [], []
+    for block in difflib.SequenceMatcher(None, names_a, names_b, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            ta.append(a.timeline[block.a + k].total)
+            tb.append(b.timeline[block.b + k].total)
+    if not ta:
+        ta, tb = [a.peak_bytes], [b.peak_bytes]
+    best = None
+    for x, y in zip(ta, tb):
+        slope = (y - x) / (bb - ba)
+        if slope <= 0:
+            if x > budget:
+                return 0
+            continue
+        n = int((budget - (x - slope * ba)) // slope)
+        best = n if best is None else min(best, n)
+    return max(best if best is not None else max(ba, bb) * 2, 0)
 
 
 def training_cost(
