@@ -126,10 +126,9 @@ class LiveStorages(TorchDispatchMode):
 # The optimizer step is elementwise arithmetic on tensors of one shape; on meta each op would run a Python
 # meta kernel that only checks shapes. For these ops, with every tensor argument a meta tensor of the first
 # one's shape and dtype, the result is known: the first argument itself (in-place) or a new tensor like it.
-_ELEMENTWISE_STEP = frozenset({
-    "add", "sub", "mul", "div", "lerp", "addcmul", "addcdiv", "sqrt", "rsqrt", "neg", "maximum", "minimum",
-    "abs", "sign", "pow", "clone", "copy", "zero", "fill", "clamp", "reciprocal", "exp", "square",
-})
+
+from ..rules.training import STEP_ELEMENTWISE as _ELEMENTWISE_STEP  # noqa: E402
+
 _FAST_MISSING = object()
 
 
@@ -165,24 +164,8 @@ class _FastStep(TorchDispatchMode):
 
 # ------------------------------------------------------------------------------------------ autocast
 # CUDA autocast's op lists (aten/src/ATen/autocast_mode.cpp), by layerscope's canonical names
-_LOWER = frozenset({
-    "conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_tbc", "conv_transpose1d",
-    "conv_transpose2d", "conv_transpose3d", "prelu", "addmm", "addmv", "addr", "matmul", "einsum", "mm", "mv",
-    "linear", "addbmm", "baddbmm", "bmm", "chain_matmul", "multi_dot", "lstm_cell", "gru_cell", "rnn_tanh_cell",
-    "rnn_relu_cell", "scaled_dot_product_attention", "lstm", "gru", "rnn_tanh", "rnn_relu",
-})
-_FP32 = frozenset({
-    "acos", "asin", "cosh", "erfinv", "exp", "expm1", "log", "log10", "log2", "log1p", "reciprocal", "rsqrt",
-    "sinh", "tan", "pow", "softplus", "layer_norm", "native_layer_norm", "group_norm", "frobenius_norm",
-    "nuclear_norm", "cosine_similarity", "poisson_nll_loss", "cosine_embedding_loss", "nll_loss", "nll_loss2d",
-    "hinge_embedding_loss", "kl_div", "l1_loss", "smooth_l1_loss", "huber_loss", "mse_loss",
-    "margin_ranking_loss", "multilabel_margin_loss", "soft_margin_loss", "triplet_margin_loss",
-    "multi_margin_loss", "binary_cross_entropy_with_logits", "dist", "pdist", "cdist", "renorm", "logsumexp",
-    "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d", "upsample_linear1d",
-    "upsample_bilinear2d", "upsample_trilinear3d", "upsample_bicubic2d", "interpolate",
-    # fp32_set_opt_dtype: run in fp32 unless a dtype is given
-    "prod", "softmax", "log_softmax", "cumprod", "cumsum", "sum", "cross_entropy", "norm",
-})
+from ..rules.training import AUTOCAST_FP32 as _FP32, AUTOCAST_LOWER as _LOWER  # noqa: E402
+
 
 
 class TrainFunctions(TorchFunctionMode):
@@ -254,7 +237,7 @@ class TrainFunctions(TorchFunctionMode):
                 name = self.names[func] = canonical_name(func)[0]
             except TypeError:
                 name = canonical_name(func)[0]
-        if name == "scaled_dot_product_attention":
+        if func is _F.scaled_dot_product_attention:
             out = self._sdpa(args, kwargs)
             if out is not None:
                 return out
