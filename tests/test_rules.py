@@ -150,7 +150,8 @@ def test_canonical_names_are_in_the_table(func, expected):
 
 def test_no_op_name_vocabulary_outside_rules():
     """Modules outside rules/ ask the table (family, has_fact) instead of listing op names: no collection of
-    op names assigned to a variable, no comparison of an op's name with a literal op name."""
+    op names assigned to a variable, no comparison of an op's name with a literal op name, no prefix test on
+    an op's name."""
     src = os.path.dirname(layerscope.__file__)
     # a family may share its op's name (linear, pad, einsum); one-letter names (T, H) are axis names
     vocabulary = {n for n in OPS if len(n) > 1} - {s.family for s in OPS.values()}
@@ -168,6 +169,12 @@ def test_no_op_name_vocabulary_outside_rules():
                     names = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and c.value in vocabulary]
                     if len(names) >= 2:
                         found.append(f"{rel}:{node.lineno}: {names}")
+                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                        node.func.attr in ("startswith", "endswith"):
+                    recv = node.func.value  # o.op.startswith("max_pool"): an op vocabulary by prefix
+                    if (isinstance(recv, ast.Attribute) and recv.attr == "op") or (
+                            isinstance(recv, ast.Name) and recv.id in ("op", "name")):
+                        found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
                 elif isinstance(node, ast.Compare):
                     left = node.left
                     is_op_name = (isinstance(left, ast.Attribute) and left.attr == "op") or (
