@@ -883,7 +883,8 @@ class _Node:
         name = op.op
         if in_family(name, "adaptive_pool"):
             shape, st, lks = cur[0]
-            n = len(out_shape) - 2 if not name[-1].isdigit() else int(name.split("pool")[1][0])
+            # how many trailing dims it pools: the rule records one output size per pooled dim
+            n = len(op.attrs.get("output_size") or ()) or len(out_shape) - 2
             pooled = st.dims[len(st.dims) - n:]
             dims = st.dims if len(st.dims) == len(out_shape) else _align(tuple(shape), out_shape, st.dims)
             if any(d is not None for d in pooled):
