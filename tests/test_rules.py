@@ -148,41 +148,69 @@ def test_canonical_names_are_in_the_table(func, expected):
     assert canonical_name(func) == expected and expected[0] in OPS
 
 
-def test_no_op_name_vocabulary_outside_rules():
-    """Modules outside rules/ ask the table (family, has_fact) instead of listing op names: no collection of
-    op names assigned to a variable, no comparison of an op's name with a literal op name, no prefix test on
-    an op's name."""
+#: modules merged with op-name lists of their own before they could ask the op table: known debt, to move into
+#: table facts (``has_fact``). The test fails on any other module, and on an entry here that no longer needs it.
+KNOWN_VOCABULARY_DEBT = {
+    "seq_scaling.py",  # i13: attention/matmul op names for the sequence-length study
+    "tracing/upper_bound.py",  # i12: data-dependent ops and their upper-bound handlers
+    "tracing/training.py",  # i10: ops whose backward saves inputs/outputs
+    "analysis/value_hints.py",  # i12
+    "analysis/attention.py",  # i13
+}
+#: names that are ops of the table but mostly mean something else where they appear (dtypes)
+_NOT_OP_NAMES = {"float", "half", "bfloat16", "double", "long", "int", "bool"}
+
+
+def _vocabulary_findings() -> dict[str, list[str]]:
     src = os.path.dirname(layerscope.__file__)
     # a family may share its op's name (linear, pad, einsum); one-letter names (T, H) are axis names
-    vocabulary = {n for n in OPS if len(n) > 1} - {s.family for s in OPS.values()}
-    found = []
+    vocabulary = {n for n in OPS if len(n) > 1} - {s.family for s in OPS.values()} - _NOT_OP_NAMES
+    found: dict[str, list[str]] = {}
     for dp, _, files in os.walk(src):
         for f in files:
             path = os.path.join(dp, f)
-            rel = os.path.relpath(path, src)
-            if not f.endswith(".py") or rel.startswith("rules"):
+            rel = os.path.relpath(path, src).replace(os.sep, "/")
+            if not f.endswith(".py") or rel.startswith("rules/"):
                 continue
             with open(path, encoding="utf-8") as fh:
                 tree = ast.parse(fh.read())
             for node in ast.walk(tree):
+                hit = None
                 if isinstance(node, ast.Assign):
-                    names = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and c.value in vocabulary]
+                    names = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)
+                             and c.value in vocabulary]
                     if len(names) >= 2:
-                        found.append(f"{rel}:{node.lineno}: {names}")
+                        hit = names
                 elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
                         node.func.attr in ("startswith", "endswith"):
                     recv = node.func.value  # o.op.startswith("max_pool"): an op vocabulary by prefix
                     if (isinstance(recv, ast.Attribute) and recv.attr == "op") or (
-                            isinstance(recv, ast.Name) and recv.id in ("op", "name")):
-                        found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+                            isinstance(recv, ast.Name) and recv.id == "op"):
+                        hit = ast.unparse(node)
                 elif isinstance(node, ast.Compare):
                     left = node.left
                     is_op_name = (isinstance(left, ast.Attribute) and left.attr == "op") or (
                         isinstance(left, ast.Name) and left.id in ("op", "name"))
                     consts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in vocabulary]
                     if is_op_name and consts:
-                        found.append(f"{rel}:{node.lineno}: {consts}")
-    assert not found, "ask layerscope.rules.table instead:\n" + "\n".join(found)
+                        hit = consts
+                if hit:
+                    found.setdefault(rel, []).append(f"{rel}:{node.lineno}: {hit}")
+    return found
+
+
+def test_no_op_name_vocabulary_outside_rules():
+    """Modules outside rules/ ask the table (family, has_fact) instead of listing op names: no collection of
+    op names assigned to a variable, no comparison of an op's name with a literal op name, no prefix test on
+    an op's name."""
+    found = _vocabulary_findings()
+    new = [line for rel, lines in sorted(found.items()) if rel not in KNOWN_VOCABULARY_DEBT for line in lines]
+    assert not new, "ask layerscope.rules.table instead:\n" + "\n".join(new)
+    assert KNOWN_VOCABULARY_DEBT <= set(found), f"paid off, drop from the debt list: {KNOWN_VOCABULARY_DEBT - set(found)}"
+    # the modules this issue moved onto the table stay clean
+    for rel in ("tracing/tracer.py", "analysis/receptive_field.py", "analysis/explain.py", "analysis/recover.py",
+                "analysis/lints.py", "analysis/shapes.py", "graph.py"):
+        assert rel not in found
 
 
 def test_an_op_added_by_one_entry_is_counted_explained_and_recovered():
