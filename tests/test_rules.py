@@ -153,7 +153,6 @@ def test_canonical_names_are_in_the_table(func, expected):
 KNOWN_VOCABULARY_DEBT = {
     "seq_scaling.py",  # i13: attention/matmul op names for the sequence-length study
     "tracing/upper_bound.py",  # i12: data-dependent ops and their upper-bound handlers
-    "tracing/training.py",  # i10: ops whose backward saves inputs/outputs
     "analysis/value_hints.py",  # i12
     "analysis/attention.py",  # i13
 }
