@@ -152,3 +152,17 @@ def test_causal_attention_counted_in_full_and_said_so():
     assert f"| causal attention | 2 causal attention calls counted in full: {ca.full_macs:,} MACs" in md
     assert f"{report.total_macs - ca.skipped_macs:,}" in md and "causal attention:" in report.to_text()
     assert layerscope.analyze(_bert(), input_size=(1, 64)).causal_attention is None  # bidirectional
+
+
+def test_core_never_imports_transformers():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch, layerscope\n"
+            "net = torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2))\n"
+            "r = layerscope.analyze(net, input_size=(1, 8))\n"
+            "r.to_markdown(); r.to_text()\n"
+            "assert 'transformers' not in sys.modules, 'layerscope imported transformers'\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
