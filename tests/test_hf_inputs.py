@@ -166,3 +166,18 @@ def test_scale_over_sequence_length_fits_1_and_2(llama, capsys):
     assert main(["scale", LLAMA, "--seq-len", "128", "512"]) == 0
     out = capsys.readouterr().out
     assert "seq_len" in out and "attention QK^T/AV ~ T^2.00" in out
+
+
+def test_receptive_field_of_sequences_says_what_it_is(llama):
+    from layerscope.render.markdown import receptive_field_summary_text
+
+    causal = receptive_field_summary_text(layerscope.analyze(llama, seq_len=16))
+    assert "tokens are not px" in causal and "every earlier input token (causal attention)" in causal
+    assert " px at the output" not in causal
+    bert = tf.BertModel(tf.BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                      intermediate_size=64))
+    text = receptive_field_summary_text(layerscope.analyze(bert, seq_len=16))
+    assert "global over the sequence" in text and "every input token" in text and "earlier" not in text
+    conv = torch.nn.Sequential(torch.nn.Conv1d(8, 8, 5), torch.nn.Conv1d(8, 8, 3))
+    audio = layerscope.analyze(conv, input_size=(1, 8, 100), full_shape=True)
+    assert receptive_field_summary_text(audio) == "7 frames (jump 1)"  # 5 + (3 - 1) frames, not px

@@ -65,6 +65,15 @@ class SequenceScalingStudy:
         ok = [r for r in self.rows if r["status"] != "failed"]
         return fit_power_law([r["seq_len"] for r in ok], [r[metric] for r in ok])
 
+    @property
+    def fittable(self) -> bool:
+        """True when two or more lengths traced with positive MACs (a power law fits)."""
+        try:
+            self.fit("macs")
+        except ValueError:
+            return False
+        return True
+
     def exponent(self, metric: str = "macs") -> float:
         """About 1 for ``weight_macs`` (MLPs, projections), 2 for ``attention_macs``; the total in between."""
         return self.fit(metric)[0]

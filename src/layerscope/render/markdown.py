@@ -115,14 +115,19 @@ def receptive_field_summary_text(report: Any) -> str:
     """One phrase for the summary: the local field and jump at the output, where it goes global and whether it
     exceeds the input (:func:`layerscope.render.rf_plots.receptive_field_summary`); from the per-layer rows
     when the output has no field (the trace failed before it)."""
+    from .sequence_rf import frames_unit, sequence_field_text
+
+    seq = sequence_field_text(report)  # token models: tokens are not pixels
+    if seq:
+        return seq
     text = receptive_field_summary(report)
     if text:
-        return text
+        return frames_unit(report, text)
     rf = final_rf(report)
     if rf is None:
         return "not available for this model"
     where = global_at(report)
-    return f"{_rf_text(rf)} px at the output" + (f"; global from `{where}` on" if where else "")
+    return frames_unit(report, f"{_rf_text(rf)} px at the output" + (f"; global from `{where}` on" if where else ""))
 
 
 def summary_markdown(report: Any) -> str:
