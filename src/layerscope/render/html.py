@@ -163,28 +163,16 @@ def _svg(fig: Any) -> str:
 
 def inline_plots(report: Any, *, top_k: int = 10) -> list[tuple[str, str, str]]:
     """``(key, caption, svg)`` of the report's plots that can be drawn for this model."""
-    from matplotlib.figure import Figure
-
-    from .plots import (REPORT_PLOTS, plot_receptive_field, plot_shapes, plot_top_layers_pair, rf_series,
-                        shape_progression)
+    from .plots import REPORT_PLOTS, report_figure
 
     out = []
     for key in _INLINE_PLOTS:
         caption = REPORT_PLOTS[key][1]
-        if key == "shapes":
-            if not shape_progression(report):
-                continue
-            fig = plot_shapes(report).figure
-        elif key == "receptive_field":
-            if not rf_series(report):
-                continue
-            fig = Figure(figsize=(9.0, 4.0), layout="constrained")
-            plot_receptive_field(report, ax=fig.add_subplot())
-        else:
-            if not any(r["macs"] or r["params"] for r in report.rows()):
-                continue
-            fig = plot_top_layers_pair(report, top_k)
-        out.append((key, caption, _svg(fig)))
+        if key == "top_layers" and not any(r["macs"] or r["params"] for r in report.rows()):
+            continue
+        fig = report_figure(report, key, top_k=top_k)
+        if fig is not None:
+            out.append((key, caption, _svg(fig)))
     return out
 
 

@@ -147,13 +147,29 @@ REPORT_PLOTS: dict[str, tuple[str, str]] = {
 }
 
 
+def report_figure(report: Any, key: str, *, top_k: int = 10) -> Any:
+    """The Figure of report plot ``key`` (``shapes``, ``receptive_field`` or ``top_layers``), or None when it
+    cannot be drawn for this model (no spatial maps, no receptive field). Shared by the PNG and HTML reports."""
+    from matplotlib.figure import Figure
+
+    if key == "shapes":
+        return plot_shapes(report).figure if shape_progression(report) else None
+    if key == "receptive_field":
+        if not rf_series(report):
+            return None
+        fig = Figure(figsize=(9.0, 4.0), layout="constrained")
+        plot_receptive_field(report, ax=fig.add_subplot())
+        return fig
+    if key == "top_layers":
+        return plot_top_layers_pair(report, top_k)
+    raise ValueError(f"no figure for report plot {key!r}")
+
+
 def write_report_plots(report: Any, directory: str, stem: str, *, top_k: int = 10, graph_depth: int = 2,
                        which: Sequence[str] | None = None) -> dict[str, str]:
     """Write the report's plots as ``{directory}/{stem}_{suffix}.png``; returns key -> file name (relative to
     ``directory``, for links). A plot that cannot be drawn for this model (e.g. no receptive field) is left out.
     """
-    from matplotlib.figure import Figure
-
     from .graph_plot import plot_layer_graph
 
     which = list(REPORT_PLOTS) if which is None else list(which)
@@ -161,17 +177,10 @@ def write_report_plots(report: Any, directory: str, stem: str, *, top_k: int = 1
     for key in which:
         suffix, _ = REPORT_PLOTS[key]
         name = f"{stem}_{suffix}.png"
-        if key == "shapes":
-            if not shape_progression(report):
+        if key in ("shapes", "receptive_field", "top_layers"):
+            fig = report_figure(report, key, top_k=top_k)
+            if fig is None:
                 continue
-            fig = plot_shapes(report).figure
-        elif key == "receptive_field":
-            if not rf_series(report):
-                continue
-            fig = Figure(figsize=(9.0, 4.0), layout="constrained")
-            plot_receptive_field(report, ax=fig.add_subplot())
-        elif key == "top_layers":
-            fig = plot_top_layers_pair(report, top_k)
         elif key == "graph":
             ax = plot_layer_graph(report, depth=graph_depth)
             fig = ax.figure
