@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-_ATTENTION = frozenset({"scaled_dot_product_attention", "multi_head_attention_forward"})
+from ..rules.table import in_family
 
 
 def token_input(report: Any) -> Any:
@@ -29,7 +29,7 @@ def first_attention(report: Any) -> tuple[str | None, bool]:
     first, causal, seen = None, True, False
     for n in report.nodes:
         for op in n.ops:
-            if op.op in _ATTENTION:
+            if in_family(op.op, "attention"):
                 seen = True
                 first = first or n.name
                 causal = causal and bool(op.attrs.get("is_causal"))
