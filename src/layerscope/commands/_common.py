@@ -18,26 +18,24 @@ def parse_size(text: str) -> Any:
     return _parse(text)
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts that must be >= 1 (``--top-k``, ``--batch-size``, ``--resolution``)."""
+def _int_at_least(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 1")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} must be >= {minimum}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts that must be >= 1 (``--top-k``, ``--batch-size``, ``--resolution``)."""
+    return _int_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type for depths that may be 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an int") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
-    return value
+    return _int_at_least(text, 0)
 
 
 SIZE_HELP = ("224 (a 1x3x224x224 batch), CxHxW (batch added), any other shape as written, batch first "
