@@ -19,18 +19,18 @@ from functools import cached_property
 from typing import Any, Callable, Iterable, Mapping
 
 from .graph import Node, OpRecord
+from .rules.table import has_fact
 
 SEQ_COLUMNS = ["seq_len", "params", "macs", "weight_macs", "attention_macs", "flops", "activation_bytes",
                "peak_activation_bytes", "status"]
-_ACT_MATMULS = frozenset({"matmul", "mm", "bmm", "einsum", "baddbmm", "scaled_dot_product_attention"})
 
 
 def attention_macs_of(node: Node, op: OpRecord) -> int:
     """The MACs of ``op`` that multiply two activations (QK^T, AV), as opposed to an activation by a weight."""
-    if op.op == "multi_head_attention_forward" and len(op.inputs) >= 2 and len(op.inputs[0]) == 3:
+    if has_fact(op.op, "projects_qkv") and len(op.inputs) >= 2 and len(op.inputs[0]) == 3:
         (L, N, E), S = op.inputs[0], op.inputs[1][0]
         return 2 * N * L * S * E  # QK^T and AV across all heads; the rest are the projections
-    if op.op in _ACT_MATMULS and node.params == 0:
+    if has_fact(op.op, "activation_product") and node.params == 0:
         return op.macs
     return 0
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..report import CausalAttention
+from ..rules.table import has_fact
 
 
 def _causal_pairs(L: int, S: int) -> int:
@@ -25,7 +26,7 @@ def causal_attention(nodes: Any) -> CausalAttention | None:
     calls = full = causal = 0
     for n in nodes:
         for op in n.ops:
-            if op.op != "scaled_dot_product_attention" or not op.attrs.get("is_causal") or len(op.inputs) < 2:
+            if not has_fact(op.op, "causal_flag") or not op.attrs.get("is_causal") or len(op.inputs) < 2:
                 continue
             L, S = op.inputs[0][-2], op.inputs[1][-2]
             if not L or not S:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..rules.table import has_fact
+
 GENERIC = ("make control flow depend on shapes or configuration rather than values (e.g. x.shape[1] instead of "
            "x.sum().item()); or analyze the branch you want by passing inputs=/kwargs= that select it")
-
-_ROUTING_OPS = frozenset({"nonzero", "masked_select", "unique", "argwhere", "where", "index", "bincount"})
 
 
 def _path(source: str | None) -> str:
@@ -30,7 +30,7 @@ def value_read_hint(failure: Any) -> str:
                 "have; analyze one forward instead: the prefill is model(input_ids=<1xT ids>), one decode step "
                 "is model(input_ids=<1x1 ids>, past_key_values=<a cache of T tokens>) (a transformers "
                 "DynamicCache filled with meta tensors works)")
-    if op in _ROUTING_OPS or "/integrations/moe" in src or "experts" in src:
+    if has_fact(op, "routes_tokens") or "/integrations/moe" in src or "experts" in src:
         extra = ""
         if in_hf:
             extra = ("; for a Hugging Face mixture-of-experts model set config._experts_implementation = "

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from . import _registry
 from ._registry import Call, OpCost, canonical_name
-from .table import OPS, OpSpec, bind, family, has_fact, in_family, spec
+from .table import FACTS, OPS, OpSpec, bind, family, has_fact, in_family, ops_with_fact, spec
 
 
 def _builtins() -> None:
@@ -58,5 +58,5 @@ def registered_ops() -> frozenset[str]:
     return _registry.registered_ops()
 
 
-__all__ = ["Call", "OPS", "OpCost", "OpSpec", "bind", "canonical_name", "family", "has_fact", "in_family",
-           "lookup", "lookup_backward", "registered_ops", "rule", "spec"]
+__all__ = ["Call", "FACTS", "OPS", "OpCost", "OpSpec", "bind", "canonical_name", "family", "has_fact",
+           "in_family", "lookup", "lookup_backward", "ops_with_fact", "registered_ops", "rule", "spec"]

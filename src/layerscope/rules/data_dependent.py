@@ -16,16 +16,21 @@ of the call that was traced, as pure functions of its shapes.
   values (likewise the boxes of ``roi_align``, the offsets of ``deform_conv2d``).
 - ``meshgrid``, ``affine_grid`` and index bookkeeping (``argwhere``, ``unique_consecutive``, ``bincount``):
   index arithmetic, no model arithmetic (``affine_grid`` is a tiny matmul: counted as MACs).
+
+Upper-bound sizes (the end of this file): for every op with the table fact ``upper_bound``, one
+``@upper_bound_rule`` handler gives the output it would have if it kept *every* element, and the assumption
+made; ``tracing/upper_bound.py`` calls :func:`upper_bound_size` and records the assumption (LS130).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from ._registry import Call, OpCost, rule
+from .table import has_fact
 
 
 def _numel(t: Any) -> int:
@@ -107,3 +112,142 @@ def flops_quantize(call: Call) -> OpCost:
     # a cast with a scale and zero point: 2 FLOPs per element (scale, shift); traced as float on meta
     return OpCost(0, 2 * sum(_numel(t) for t in call.outputs), spatial="pointwise")
 
+
+
+# ------------------------------------------------------------------------------------------ upper-bound sizes
+# A meta tensor has no values, so these ops cannot know how many elements they keep: each keeps every element
+# (the worst case). A handler returns (output, assumption) or None when this call is not data-dependent
+# (``torch.where(c, x, y)``, an index that is not a boolean mask).
+UpperBound = Callable[[str, tuple, dict], "tuple[Any, dict] | None"]
+_UPPER_BOUND: dict[str, UpperBound] = {}
+
+
+def upper_bound_rule(*names: str) -> Callable[[UpperBound], UpperBound]:
+    """Register the upper-bound handler of ops that carry the table fact ``upper_bound`` (once each)."""
+
+    def register(fn: UpperBound) -> UpperBound:
+        for name in names:
+            if not has_fact(name, "upper_bound"):
+                raise ValueError(f"op {name!r} has no 'upper_bound' fact in the op table")
+            if name in _UPPER_BOUND:
+                raise ValueError(f"duplicate upper-bound handler for op {name!r}")
+            _UPPER_BOUND[name] = fn
+        return fn
+
+    return register
+
+
+def upper_bound_size(name: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
+    """(output, assumption) for a data-dependent op at its upper bound, or None if this call is not one."""
+    fn = _UPPER_BOUND.get(name)
+    return fn(name, args, kwargs) if fn is not None else None
+
+
+def meta(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _ub_arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    return args[i] if len(args) > i else default
+
+
+def _index_tuple(mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``mask.nonzero(as_tuple=True)`` at its upper bound: every element is True."""
+    n = mask.numel()
+    return tuple(meta((n,), torch.int64) for _ in range(max(mask.dim(), 1)))
+
+
+def _why(n: int, what: str) -> str:
+    return f"all {n} {what} (a meta trace has no values, so nothing is assumed filtered out)"
+
+
+@upper_bound_rule("nonzero", "argwhere")
+def upper_bound_nonzero(name: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
+    x = args[0]
+    if name == "nonzero" and _ub_arg(args, kwargs, 1, "as_tuple", False):
+        out: Any = _index_tuple(x)
+    else:
+        out = meta((x.numel(), x.dim()), torch.int64)
+    return out, {"bound": x.numel(), "why": _why(x.numel(), "elements of the mask taken as nonzero")}
+
+
+@upper_bound_rule("where")
+def upper_bound_where(name: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
+    if len(args) + len(kwargs) != 1:  # where(c, x, y) is elementwise: nothing data-dependent
+        return None
+    x = _ub_arg(args, kwargs, 0, "condition")
+    return _index_tuple(x), {"bound": x.numel(), "why": _why(x.numel(), "elements of the condition taken as True")}
+
+
+@upper_bound_rule("masked_select")
+def upper_bound_masked_select(name: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
+    x, mask = _ub_arg(args, kwargs, 0, "input"), _ub_arg(args, kwargs, 1, "mask")
+    n = torch.broadcast_shapes(x.shape, mask.shape).numel()
+    return meta((n,), x.dtype), {"bound": n, "why": _why(n, "elements of the mask taken as True")}
+
+
+@upper_bound_rule("getitem", "setitem")
+def upper_bound_mask_index(name: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
+    if len(args) < 2 or not isinstance(args[0], torch.Tensor):
+        return None
+    index = args[1]
+    items = index if isinstance(index, tuple) else (index,)
+    masks = [it for it in items if isinstance(it, torch.Tensor) and it.dtype == torch.bool]
+    if not masks:
+        return None
+    fixed: list[Any] = []
+    for it in items:
+        if isinstance(it, torch.Tensor) and it.dtype == torch.bool:
+            fixed.extend(_index_tuple(it) if it.dim() else [it])
+        elif isinstance(it, torch.Tensor) and it.device.type != "meta":
+            fixed.append(torch.empty_like(it, device="meta"))
+        else:
+            fixed.append(it)
+    x = args[0]
+    if name == "setitem":
+        value = args[2] if len(args) > 2 else None
+        if isinstance(value, torch.Tensor) and value.dim():
+            value = meta((), value.dtype)  # broadcast over the selection at any size
+        x.__setitem__(tuple(fixed), value)
+        out = x
+    else:
+        out = x.__getitem__(tuple(fixed))
+    n = sum(m.numel() for m in masks)
+    return out, {"bound": n, "why": _why(n, "elements of the boolean mask taken as True")}
+
+
+@upper_bound_rule("unique", "unique_consecutive")
+def upper_bound_unique(name: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
+    x = args[0]
+    if name == "unique":  # torch.unique(input, sorted, return_inverse, return_counts, dim)
+        inverse = _ub_arg(args, kwargs, 2, "return_inverse", False)
+        counts = _ub_arg(args, kwargs, 3, "return_counts", False)
+        dim = _ub_arg(args, kwargs, 4, "dim", None)
+    else:  # torch.unique_consecutive(input, return_inverse, return_counts, dim)
+        inverse = _ub_arg(args, kwargs, 1, "return_inverse", False)
+        counts = _ub_arg(args, kwargs, 2, "return_counts", False)
+        dim = _ub_arg(args, kwargs, 3, "dim", None)
+    if dim is None:
+        n = x.numel()
+        outs = [meta((n,), x.dtype)]
+        inv_shape: tuple[int, ...] = tuple(x.shape)
+    else:
+        d = int(dim) % x.dim()
+        n = int(x.shape[d])
+        outs = [meta(tuple(x.shape), x.dtype)]
+        inv_shape = (n,)
+    if inverse:
+        outs.append(meta(inv_shape, torch.int64))
+    if counts:
+        outs.append(meta((n,), torch.int64))
+    out = outs[0] if len(outs) == 1 else tuple(outs)
+    return out, {"bound": n, "why": _why(n, "values taken as distinct")}
+
+
+@upper_bound_rule("nms")
+def upper_bound_nms(name: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
+    boxes = _ub_arg(args, kwargs, 0, "boxes")
+    n = int(boxes.shape[0])
+    return meta((n,), torch.int64), {"bound": n, "why": _why(n, "boxes kept by non-maximum suppression")}

@@ -14,8 +14,11 @@ returns: ``conv2d``, ``add``, ``getitem``...):
 - ``rf``: its receptive-field step, how it maps spatial positions (``pointwise``, ``window``, ``global``,
   ``resize``, ``adaptive``, ``reshape``, ``reduce``, ``slice``, ``concat``, ``channel``, ``unknown``); a rule
   may refine it for one call (an adaptive pool to 1x1 is ``global``);
-- ``facts``: what explainers and lints need to know beyond the family (``new_dim`` for stack, ``additive``
-  for add/sub, ``needs_values`` for ops that read tensor values...).
+- ``facts``: what explainers, lints, the tracer and the studies need to know beyond the family (``new_dim`` for
+  stack, ``additive`` for add/sub, ``needs_values`` for ops that read tensor values...). Every fact is
+  catalogued once in :data:`FACTS` with its meaning; an entry or a query naming another fact is refused. A fact
+  is declared on the entry (``facts=[...]``), or, for ops that share an entry line with ops that lack it, by one
+  :func:`_fact` line at the end of this file.
 
 Adding an op is one entry here (plus, for a new cost formula, one rule in ``ops.py``) and one test in
 ``tests/test_rules.py``.
@@ -23,7 +26,7 @@ Adding an op is one entry here (plus, for a new cost formula, one rule in ``ops.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping, Sequence
 
 
@@ -38,7 +41,53 @@ class OpSpec:
     backward: str | None = None
 
 
+#: every fact an entry may carry -> what it means (and who asks it)
+FACTS: Mapping[str, str] = {
+    "additive": "adds its operands (add, sub): a residual merge (lints)",
+    "multiplicative": "multiplies its operands (mul, div): a gate (lints)",
+    "new_dim": "joins its inputs along a new dimension (stack: explainers, recovery, receptive field)",
+    "qkv": "attention over query, key and value arguments (receptive field: every key position reaches a query)",
+    "batch_statistics": "normalizes with the batch's statistics in training (lints)",
+    "needs_values": "reads tensor values, impossible on meta tensors (explainers: LS108)",
+    "scalar_conversion": "Python's float(t) / int(t) / bool(t) (explainers name the conversion)",
+    "causal_flag": "its is_causal argument masks the scores above the diagonal (analysis/attention.py: what a "
+                   "causal kernel skips)",
+    "activation_product": "may multiply two activations (QK^T, AV): its MACs in a node without parameters are "
+                          "attention MACs, which grow like T^2 (seq_scaling.py)",
+    "projects_qkv": "its MACs include the query/key/value and output projections; QK^T and AV are 2*N*L*S*E of "
+                    "them (nn.MultiheadAttention's functional form: seq_scaling.py)",
+    "device_move": "moves a tensor to a device: shapes do not change, done on meta (tracing/upper_bound.py)",
+    "upper_bound": "its output size depends on the values: the tracer sizes it at its upper bound (handlers in "
+                   "rules/data_dependent.py, LS130)",
+    "index_values": "at its upper bound its output is every index of its input, in order: the values are known "
+                    "and carried forward (tracing/upper_bound.py)",
+    "routes_tokens": "what a mixture-of-experts router uses to pick each expert's tokens: a value read there is "
+                     "data-dependent routing (analysis/value_hints.py, LS108 hint)",
+    "routing_topk": "its indices are a router's top-k choice: marks a routing (tracing/upper_bound.py)",
+    "routing_one_hot": "turns marked top-k indices into a routing mask over the experts (tracing/upper_bound.py)",
+    "routing_layout": "a routing mask stays one through it (layout, casts, indexing: tracing/upper_bound.py)",
+    "routing_select": "on one expert's slice of a routing mask, it takes that expert's share of the token slots "
+                      "(tracing/upper_bound.py)",
+}
+
 _TABLE: dict[str, OpSpec] = {}
+
+
+def _known_facts(facts: Iterable[str]) -> frozenset[str]:
+    got = frozenset(facts)
+    unknown = got - set(FACTS)
+    if unknown:
+        raise ValueError(f"facts {sorted(unknown)} are not catalogued in rules.table.FACTS")
+    return got
+
+
+def _fact(fact: str, names: Iterable[str]) -> None:
+    """Give the entries of ``names`` (already in the table) one more fact: for ops that share an entry line
+    with ops that do not have it."""
+    _known_facts([fact])
+    for name in names:
+        entry = _TABLE[name]  # KeyError: a fact for an op the table does not have
+        _TABLE[name] = replace(entry, facts=entry.facts | {fact})
 
 
 def _add(family: str, names: Iterable[str], *, cost: str | None = None, rf: str = "pointwise",
@@ -46,7 +95,7 @@ def _add(family: str, names: Iterable[str], *, cost: str | None = None, rf: str 
     for name in names:
         if name in _TABLE:
             raise ValueError(f"op {name!r} is in the op table twice")
-        _TABLE[name] = OpSpec(name, family, cost, rf, tuple(signature), frozenset(facts))
+        _TABLE[name] = OpSpec(name, family, cost, rf, tuple(signature), _known_facts(facts))
 
 
 # ------------------------------------------------------------------------------------------ weight layers
@@ -185,6 +234,25 @@ _add("factory", ["zeros", "ones", "empty", "full", "arange", "range", "linspace"
 _add("value", ["item", "index", "tolist", "numpy", "len", "equal", "allclose"], rf="unknown", facts=["needs_values"])
 # torch._assert: the model's own shape check (no cost rule: it only raises or passes)
 _add("assertion", ["_assert"], rf="unknown", signature=("condition", "message"))
+# sizes decided by the values, and index bookkeeping (cost rules registered by name in rules/data_dependent.py)
+_add("data_dependent", ["argwhere", "unique_consecutive", "bincount"], rf="unknown")
+_add("data_dependent", ["nms"], rf="unknown", signature=("boxes", "scores", "iou_threshold"))
+
+# ------------------------------------------------------------------------------------------ facts across families
+# (ops declared in shared lines above; see FACTS for what each fact means)
+_fact("causal_flag", ["scaled_dot_product_attention"])
+_fact("activation_product", ["matmul", "mm", "bmm", "einsum", "baddbmm", "scaled_dot_product_attention"])
+_fact("projects_qkv", ["multi_head_attention_forward"])
+_fact("device_move", ["cpu", "cuda", "to"])
+_fact("upper_bound", ["nonzero", "argwhere", "where", "masked_select", "getitem", "setitem", "unique",
+                      "unique_consecutive", "nms"])
+_fact("index_values", ["nonzero", "argwhere", "where"])
+_fact("routes_tokens", ["nonzero", "masked_select", "unique", "argwhere", "where", "index", "bincount"])
+_fact("routing_topk", ["topk"])
+_fact("routing_one_hot", ["one_hot"])
+_fact("routing_layout", ["permute", "transpose", "getitem", "select", "squeeze", "unsqueeze", "view", "reshape",
+                         "contiguous", "bool", "to", "flatten", "t", "movedim"])
+_fact("routing_select", ["where"])
 
 
 #: canonical op name -> its entry
@@ -207,8 +275,18 @@ def in_family(name: str, *families: str) -> bool:
 
 
 def has_fact(name: str, fact: str) -> bool:
+    """True when op ``name`` carries ``fact`` (a fact not in :data:`FACTS` is refused: a typo is never False)."""
+    if fact not in FACTS:
+        raise ValueError(f"fact {fact!r} is not catalogued in rules.table.FACTS")
     entry = _TABLE.get(name)
     return entry is not None and fact in entry.facts
+
+
+def ops_with_fact(fact: str) -> frozenset[str]:
+    """The canonical names of the ops that carry ``fact``."""
+    if fact not in FACTS:
+        raise ValueError(f"fact {fact!r} is not catalogued in rules.table.FACTS")
+    return frozenset(n for n, s in _TABLE.items() if fact in s.facts)
 
 
 def bind(name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -235,4 +313,4 @@ def bind(name: str, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None
     return out
 
 
-__all__ = ["OPS", "OpSpec", "bind", "family", "has_fact", "in_family", "spec"]
+__all__ = ["FACTS", "OPS", "OpSpec", "bind", "family", "has_fact", "in_family", "ops_with_fact", "spec"]

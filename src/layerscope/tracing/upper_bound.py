@@ -13,7 +13,9 @@ the report names it (LS130) and its status is ``"upper-bound"``.
 Any other value read stays LS108 (nothing safe to assume).
 
 This is the one place (besides ``tracer.py``) that knows how torch and torchvision run these ops; the tracer
-calls :func:`substitute` from ``on_error`` and enters :func:`patched` around the forward pass.
+calls :func:`substitute` from ``on_error`` and enters :func:`patched` around the forward pass. Which ops are
+data-dependent, and their sizes at the upper bound, are the op table's (fact ``upper_bound``, handlers in
+``rules/data_dependent.py``); so are the facts the MoE routing bookkeeping below asks (``routing_*``).
 """
 
 from __future__ import annotations
@@ -24,102 +26,13 @@ from typing import Any, Iterator
 
 import torch
 
+from ..rules.data_dependent import meta as _meta
+from ..rules.data_dependent import upper_bound_size
+from ..rules.table import has_fact
+
+# Python's conversion protocol (the function's own name: ``t.float()`` is a cast, ``float(t)`` reads the value)
 _VALUE_READS = {"__float__": float, "__int__": int, "__bool__": bool, "__index__": int, "item": None}
-_DEVICE_MOVES = frozenset({"cpu", "cuda", "to"})
 _MAX_CONSTANT = 64  # elements: constants read by value (scales, zero points, small buffers)
-
-
-def _meta(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    return torch.empty(shape, dtype=dtype, device="meta")
-
-
-def _arg(args: tuple, kwargs: dict, i: int, name: str, default: Any = None) -> Any:
-    if name in kwargs:
-        return kwargs[name]
-    return args[i] if len(args) > i else default
-
-
-def _index_tuple(mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``mask.nonzero(as_tuple=True)`` at its upper bound: every element is True."""
-    n = mask.numel()
-    return tuple(_meta((n,), torch.int64) for _ in range(max(mask.dim(), 1)))
-
-
-def _why(n: int, what: str) -> str:
-    return f"all {n} {what} (a meta trace has no values, so nothing is assumed filtered out)"
-
-
-def _upper_bound(name: str, fname: str, args: tuple, kwargs: dict) -> tuple[Any, dict] | None:
-    """(output, assumption) for a data-dependent op at its upper bound, or None if ``name`` is not one."""
-    if name in ("nonzero", "argwhere"):
-        x = args[0]
-        if name == "nonzero" and _arg(args, kwargs, 1, "as_tuple", False):
-            out: Any = _index_tuple(x)
-        else:
-            out = _meta((x.numel(), x.dim()), torch.int64)
-        return out, {"bound": x.numel(), "why": _why(x.numel(), "elements of the mask taken as nonzero")}
-    if name == "where" and len(args) + len(kwargs) == 1:
-        x = _arg(args, kwargs, 0, "condition")
-        return _index_tuple(x), {"bound": x.numel(), "why": _why(x.numel(), "elements of the condition taken as True")}
-    if name == "masked_select":
-        x, mask = _arg(args, kwargs, 0, "input"), _arg(args, kwargs, 1, "mask")
-        n = torch.broadcast_shapes(x.shape, mask.shape).numel()
-        return _meta((n,), x.dtype), {"bound": n, "why": _why(n, "elements of the mask taken as True")}
-    if name in ("getitem", "setitem") and len(args) >= 2 and isinstance(args[0], torch.Tensor):
-        index = args[1]
-        items = index if isinstance(index, tuple) else (index,)
-        masks = [it for it in items if isinstance(it, torch.Tensor) and it.dtype == torch.bool]
-        if not masks:
-            return None
-        fixed: list[Any] = []
-        for it in items:
-            if isinstance(it, torch.Tensor) and it.dtype == torch.bool:
-                fixed.extend(_index_tuple(it) if it.dim() else [it])
-            elif isinstance(it, torch.Tensor) and it.device.type != "meta":
-                fixed.append(torch.empty_like(it, device="meta"))
-            else:
-                fixed.append(it)
-        x = args[0]
-        if name == "setitem":
-            value = args[2] if len(args) > 2 else None
-            if isinstance(value, torch.Tensor) and value.dim():
-                value = _meta((), value.dtype)  # broadcast over the selection at any size
-            x.__setitem__(tuple(fixed), value)
-            out = x
-        else:
-            out = x.__getitem__(tuple(fixed))
-        n = sum(m.numel() for m in masks)
-        return out, {"bound": n, "why": _why(n, "elements of the boolean mask taken as True")}
-    if name in ("unique", "unique_consecutive"):
-        x = args[0]
-        if name == "unique":
-            inverse = _arg(args, kwargs, 2, "return_inverse", False)
-            counts = _arg(args, kwargs, 3, "return_counts", False)
-            dim = _arg(args, kwargs, 4, "dim", None)
-        else:
-            inverse = _arg(args, kwargs, 1, "return_inverse", False)
-            counts = _arg(args, kwargs, 2, "return_counts", False)
-            dim = _arg(args, kwargs, 3, "dim", None)
-        if dim is None:
-            n = x.numel()
-            outs = [_meta((n,), x.dtype)]
-            inv_shape: tuple[int, ...] = tuple(x.shape)
-        else:
-            d = int(dim) % x.dim()
-            n = int(x.shape[d])
-            outs = [_meta(tuple(x.shape), x.dtype)]
-            inv_shape = (n,)
-        if inverse:
-            outs.append(_meta(inv_shape, torch.int64))
-        if counts:
-            outs.append(_meta((n,), torch.int64))
-        out = outs[0] if len(outs) == 1 else tuple(outs)
-        return out, {"bound": n, "why": _why(n, "values taken as distinct")}
-    if name == "nms":
-        boxes = _arg(args, kwargs, 0, "boxes")
-        n = int(boxes.shape[0])
-        return _meta((n,), torch.int64), {"bound": n, "why": _why(n, "boxes kept by non-maximum suppression")}
-    return None
 
 
 def substitute(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict) -> Any | None:
@@ -127,7 +40,7 @@ def substitute(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict) -> 
     done on meta, a model constant read by value; or None (the caller goes on with its error handling)."""
     fname = getattr(func, "__name__", "")
     try:
-        if name in _DEVICE_MOVES and args and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta":
+        if has_fact(name, "device_move") and args and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta":
             # .cpu() / .cuda() / .to(device): shapes do not change; a dtype change still applies
             dtype = next((a for a in list(args[1:]) + list(kwargs.values()) if isinstance(a, torch.dtype)), None)
             return args[0] if dtype is None else args[0].to(dtype)
@@ -149,7 +62,7 @@ def substitute(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict) -> 
         q = functional(name, tuple(args), dict(kwargs or {}))
         if q is not None:  # quantize/dequantize in an FX-converted model: the float twin goes on
             return q
-        got = _upper_bound(name, fname, tuple(args), dict(kwargs or {}))
+        got = upper_bound_size(name, tuple(args), dict(kwargs or {}))
     except Exception:  # never turn a diagnosable failure into a crash: the caller reports the original error
         return None
     if got is None:
@@ -158,7 +71,7 @@ def substitute(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict) -> 
     routed = _routed(tracer, name, args, kwargs, out)
     if routed is not None:
         out, why = routed
-    elif name in ("nonzero", "argwhere", "where"):
+    elif has_fact(name, "index_values"):
         _index_values(tracer, name, args, kwargs, out)
     outs = [t for t in (out if isinstance(out, tuple) else (out,)) if isinstance(t, torch.Tensor)]
     why["assumed"] = [list(t.shape) for t in outs]
@@ -174,8 +87,6 @@ def substitute(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict) -> 
 # MoE routing: ``one_hot(topk indices)`` marks a routing mask; ``where()`` on one expert's slice of it gets
 # that expert's share of the k*T token slots (every token through its k experts; at most T per expert).
 _MAX_VALUES = 4096
-_LAYOUT = frozenset({"permute", "transpose", "getitem", "select", "squeeze", "unsqueeze", "view", "reshape",
-                     "contiguous", "bool", "to", "flatten", "t", "movedim"})
 
 
 def _state(tracer: Any) -> dict:
@@ -219,7 +130,7 @@ def _with_known_indices(tracer: Any, func: Any, args: tuple, kwargs: dict) -> An
 
 
 def _routed(tracer: Any, name: str, args: tuple, kwargs: dict, out: Any) -> tuple[Any, dict] | None:
-    if name != "where" or not args:
+    if not has_fact(name, "routing_select") or not args:
         return None
     mark = _state(tracer)["routing"].get(id(args[0]))
     if mark is None or mark["ref"]() is not args[0]:
@@ -239,7 +150,7 @@ def _routed(tracer: Any, name: str, args: tuple, kwargs: dict, out: Any) -> tupl
 def after(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict, out: Any) -> Any:
     """After an op ran on meta: mark top-k routing, carry known values forward. Returns ``out`` (an iterator
     over known rows is materialized so that each row keeps its values). Never raises."""
-    if name != "topk" and "_upper_bound_state" not in vars(tracer):
+    if not has_fact(name, "routing_topk") and "_upper_bound_state" not in vars(tracer):
         return out
     try:
         return _after(tracer, name, func, args, kwargs or {}, out)
@@ -249,7 +160,7 @@ def after(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict, out: Any
 
 def _after(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict, out: Any) -> Any:
     st = vars(tracer).get("_upper_bound_state")
-    if name == "topk" and isinstance(out, tuple) and len(out) == 2:
+    if has_fact(name, "routing_topk") and isinstance(out, tuple) and len(out) == 2:
         x = args[0]
         dim = int(args[2] if len(args) > 2 else kwargs.get("dim", -1)) % max(x.dim(), 1)
         st = _state(tracer)
@@ -268,10 +179,10 @@ def _after(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict, out: An
         import weakref
 
         info = marked["info"]
-        if name == "one_hot" and info.get("topk"):
+        if has_fact(name, "routing_one_hot") and info.get("topk"):
             e = int(out.shape[-1])
             info = {"k": info["k"], "tokens": info["tokens"], "experts": e, "left": info["k"] * info["tokens"]}
-        elif name not in _LAYOUT:
+        elif not has_fact(name, "routing_layout"):
             info = None
         if info is not None:
             for t in (out if isinstance(out, (tuple, list)) else (out,)):
@@ -279,7 +190,7 @@ def _after(tracer: Any, name: str, func: Any, args: tuple, kwargs: dict, out: An
                     routing[id(t)] = {"ref": weakref.ref(t), "info": info}
     if not values or not any(id(t) in values and values[id(t)][0] is t for t in tensors):
         return out
-    if name == "iter" and hasattr(out, "__next__"):
+    if name == "iter" and hasattr(out, "__next__"):  # Python's iterator protocol (not an op of the table)
         rows = list(out)
         _carry(values, func, args, kwargs, tuple(rows), iterate=True)
         return iter(rows)
