@@ -148,22 +148,49 @@ def test_canonical_names_are_in_the_table(func, expected):
     assert canonical_name(func) == expected and expected[0] in OPS
 
 
-#: modules merged with op-name lists of their own before they could ask the op table: known debt, to move into
-#: table facts (``has_fact``). The test fails on any other module, and on an entry here that no longer needs it.
-KNOWN_VOCABULARY_DEBT = {
-    "seq_scaling.py",  # i13: attention/matmul op names for the sequence-length study
-    "tracing/upper_bound.py",  # i12: data-dependent ops and their upper-bound handlers
-    "analysis/value_hints.py",  # i12
-    "analysis/attention.py",  # i13
-}
 #: names that are ops of the table but mostly mean something else where they appear (dtypes)
 _NOT_OP_NAMES = {"float", "half", "bfloat16", "double", "long", "int", "bool"}
+# a family may share its op's name (linear, pad, einsum); one-letter names (T, H) are axis names
+_VOCABULARY = {n for n in OPS if len(n) > 1} - {s.family for s in OPS.values()} - _NOT_OP_NAMES
+
+
+def _is_op_name(node: ast.AST, *, names: tuple[str, ...] = ("op", "name")) -> bool:
+    """``x.op`` or a variable in ``names``: what holds an op's name where modules test it (``x.name`` is a
+    module's path, tested by prefix in the renderers)."""
+    return (isinstance(node, ast.Attribute) and node.attr == "op") or (
+        isinstance(node, ast.Name) and node.id in names)
+
+
+def _op_names_in(node: ast.AST) -> list[str]:
+    return [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in _VOCABULARY]
+
+
+def _vocabulary_in(source: str, rel: str = "<snippet>") -> list[str]:
+    """The op-name vocabularies in one module's source: a collection of two or more op names (assigned, or
+    tested against), a comparison of an op's name with a literal op name, a prefix test on an op's name."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        hit: object = None
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+            names = _op_names_in(node.value)
+            if len(names) >= 2:
+                hit = names
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                node.func.attr in ("startswith", "endswith") and _is_op_name(node.func.value, names=("op",)):
+            hit = ast.unparse(node)  # o.op.startswith("max_pool"): an op vocabulary by prefix
+        elif isinstance(node, ast.Compare):
+            consts = _op_names_in(node)
+            literal = [c for c in node.comparators if isinstance(c, (ast.Set, ast.List, ast.Tuple))
+                       and len(_op_names_in(c)) >= 2]
+            if consts and (_is_op_name(node.left) or literal):
+                hit = consts
+        if hit:
+            found.append(f"{rel}:{node.lineno}: {hit}")
+    return found
 
 
 def _vocabulary_findings() -> dict[str, list[str]]:
     src = os.path.dirname(layerscope.__file__)
-    # a family may share its op's name (linear, pad, einsum); one-letter names (T, H) are axis names
-    vocabulary = {n for n in OPS if len(n) > 1} - {s.family for s in OPS.values()} - _NOT_OP_NAMES
     found: dict[str, list[str]] = {}
     for dp, _, files in os.walk(src):
         for f in files:
@@ -172,44 +199,97 @@ def _vocabulary_findings() -> dict[str, list[str]]:
             if not f.endswith(".py") or rel.startswith("rules/"):
                 continue
             with open(path, encoding="utf-8") as fh:
-                tree = ast.parse(fh.read())
-            for node in ast.walk(tree):
-                hit = None
-                if isinstance(node, ast.Assign):
-                    names = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)
-                             and c.value in vocabulary]
-                    if len(names) >= 2:
-                        hit = names
-                elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                        node.func.attr in ("startswith", "endswith"):
-                    recv = node.func.value  # o.op.startswith("max_pool"): an op vocabulary by prefix
-                    if (isinstance(recv, ast.Attribute) and recv.attr == "op") or (
-                            isinstance(recv, ast.Name) and recv.id == "op"):
-                        hit = ast.unparse(node)
-                elif isinstance(node, ast.Compare):
-                    left = node.left
-                    is_op_name = (isinstance(left, ast.Attribute) and left.attr == "op") or (
-                        isinstance(left, ast.Name) and left.id in ("op", "name"))
-                    consts = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in vocabulary]
-                    if is_op_name and consts:
-                        hit = consts
-                if hit:
-                    found.setdefault(rel, []).append(f"{rel}:{node.lineno}: {hit}")
+                lines = _vocabulary_in(fh.read(), rel)
+            if lines:
+                found[rel] = lines
     return found
 
 
+@pytest.mark.parametrize("source", [
+    '_ACT_MATMULS = frozenset({"matmul", "mm", "bmm"})',
+    '_LAYOUT: frozenset[str] = frozenset({"squeeze", "unsqueeze"})',
+    '_HANDLERS = {"nonzero": f, "masked_select": g}',
+    '_ROUTING = ["nonzero", "unique"]',
+    'def f(op):\n    return op.op == "scaled_dot_product_attention"',
+    'def f(op):\n    return op.op != "topk"',
+    'def f(name):\n    return name in ("nonzero", "argwhere")',
+    'def f(kind):\n    return kind in {"mm", "bmm"}',  # a literal of op names, whatever holds the name
+    'def f(o):\n    return o.op.startswith("max_pool")',
+    'def f(op):\n    return op.endswith("_pool2d")',
+])
+def test_the_vocabulary_scan_flags_a_reintroduced_op_name_list(source):
+    assert _vocabulary_in(source), source
+
+
+@pytest.mark.parametrize("source", [
+    'from layerscope.rules.table import has_fact\ndef f(op):\n    return has_fact(op.op, "causal_flag")',
+    'def f(op):\n    return in_family(op.op, "attention", "matmul")',  # families, not op names
+    'MSG = "conv2d failed"',  # one op name in a message
+    'def f(dtype):\n    return dtype in ("float", "half")',  # dtypes
+    'def f(kind):\n    return kind == "mean"',  # one literal, and kind does not hold an op's name
+    'def f(node):\n    return node.name.startswith("backbone")',  # a module path
+])
+def test_the_vocabulary_scan_lets_table_queries_and_prose_pass(source):
+    assert not _vocabulary_in(source)
+
+
 def test_no_op_name_vocabulary_outside_rules():
-    """Modules outside rules/ ask the table (family, has_fact) instead of listing op names: no collection of
-    op names assigned to a variable, no comparison of an op's name with a literal op name, no prefix test on
-    an op's name."""
+    """Modules outside rules/ ask the table (``family``, ``in_family``, ``has_fact``, ``ops_with_fact``) instead of
+    listing op names; no module is exempt."""
     found = _vocabulary_findings()
-    new = [line for rel, lines in sorted(found.items()) if rel not in KNOWN_VOCABULARY_DEBT for line in lines]
-    assert not new, "ask layerscope.rules.table instead:\n" + "\n".join(new)
-    assert KNOWN_VOCABULARY_DEBT <= set(found), f"paid off, drop from the debt list: {KNOWN_VOCABULARY_DEBT - set(found)}"
-    # the modules this issue moved onto the table stay clean
-    for rel in ("tracing/tracer.py", "analysis/receptive_field.py", "analysis/explain.py", "analysis/recover.py",
-                "analysis/lints.py", "analysis/shapes.py", "graph.py"):
-        assert rel not in found
+    lines = [line for rel in sorted(found) for line in found[rel]]
+    assert not lines, "ask layerscope.rules.table instead:\n" + "\n".join(lines)
+
+
+def test_facts_are_catalogued_and_a_misspelt_fact_is_refused():
+    from layerscope.rules import FACTS, has_fact, ops_with_fact
+    from layerscope.rules import table
+
+    assert all(s.facts <= set(FACTS) for s in OPS.values())
+    assert all(ops_with_fact(f) for f in FACTS), "a catalogued fact no op carries"
+    assert has_fact("scaled_dot_product_attention", "causal_flag") and not has_fact("bmm", "causal_flag")
+    with pytest.raises(ValueError, match="not catalogued"):
+        has_fact("add", "addtive")
+    with pytest.raises(ValueError, match="not catalogued"):
+        table._fact("addtive", ["add"])
+    with pytest.raises(KeyError):
+        table._fact("additive", ["layerscope_no_such_op"])
+
+
+def test_every_upper_bound_op_has_one_handler():
+    from layerscope.rules import data_dependent, ops_with_fact
+
+    assert set(data_dependent._UPPER_BOUND) == ops_with_fact("upper_bound")
+    with pytest.raises(ValueError, match="no 'upper_bound' fact"):
+        data_dependent.upper_bound_rule("relu")(lambda name, args, kwargs: None)
+    with pytest.raises(ValueError, match="duplicate"):
+        data_dependent.upper_bound_rule("nms")(lambda name, args, kwargs: None)
+
+
+_MASK = (2, 3, 4)
+
+
+@pytest.mark.parametrize("name, fn, make", [
+    ("nonzero", torch.nonzero, lambda m, x: ((m,), {})),
+    ("nonzero", torch.nonzero, lambda m, x: ((m,), {"as_tuple": True})),
+    ("argwhere", torch.argwhere, lambda m, x: ((m,), {})),
+    ("where", torch.where, lambda m, x: ((m,), {})),
+    ("masked_select", torch.masked_select, lambda m, x: ((x, m), {})),
+    ("getitem", torch.Tensor.__getitem__, lambda m, x: ((x, (slice(None), m[0])), {})),
+    ("unique", torch.unique, lambda m, x: ((x,), {"return_inverse": True, "return_counts": True})),
+    ("unique_consecutive", torch.unique_consecutive, lambda m, x: ((x,), {"return_counts": True})),
+])
+def test_upper_bound_size_is_a_real_run_that_keeps_every_element(name, fn, make):
+    from layerscope.rules.data_dependent import upper_bound_size
+
+    # the oracle: the op run on CPU with every mask element True and every value distinct
+    real_args, real_kwargs = make(torch.ones(_MASK, dtype=torch.bool), torch.arange(24.0).reshape(_MASK))
+    real = fn(*real_args, **real_kwargs)
+    args, kwargs = make(torch.empty(_MASK, dtype=torch.bool, device=M), t(*_MASK))
+    out, why = upper_bound_size(name, args, kwargs)
+    shapes = lambda o: [tuple(x.shape) for x in (o if isinstance(o, tuple) else (o,))]  # noqa: E731
+    assert shapes(out) == shapes(real) and why["bound"] > 0
+    assert upper_bound_size("where", (t(2), t(2), t(2)), {}) is None  # where(c, x, y): elementwise, exact
 
 
 def test_an_op_added_by_one_entry_is_counted_explained_and_recovered():
