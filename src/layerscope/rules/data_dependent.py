@@ -1,8 +1,8 @@
 """Rules for ops whose output size depends on the data, and for the sampling/index ops detectors use.
 
 The *sizes* of data-dependent ops (``nonzero``, ``torch.where(cond)``, boolean masks, ``unique``, NMS) are
-decided by the tracer at their upper bound (``tracing/upper_bound.py``); the rules here only count the work
-of the call that was traced, as pure functions of its shapes.
+their upper bound (the handlers at the end of this file, applied by ``tracing/upper_bound.py``); the cost rules
+here only count the work of the call that was traced, as pure functions of its shapes.
 
 - ``nms`` (``torchvision::nms``): N boxes, every pair's IoU compared once: N(N-1)/2 pairs, 13 FLOPs each
   (intersection: 4 min/max, 2 sub, 2 clamp, 1 mul; union: 2 add/sub; 1 div; 1 compare). No MACs.
