@@ -45,8 +45,9 @@ def analyze(
     forward's parameters are keyword inputs; ``batch_size=`` and ``dtype=`` apply to ``kwargs=`` as well.
     See :mod:`layerscope.tracing.tokens`.
 
-    ``select=`` / ``ignore=``: diagnostic code prefixes to keep / drop (``"LS3"``, ``["LS301", "LS110"]``);
-    a failed forward pass (LS100-LS108) is always reported.
+    ``select=`` / ``ignore=``: diagnostic code prefixes to keep / drop (``"LS3"``, ``["LS301", "LS110"]``; the
+    more specific prefix wins); a failed forward pass (LS100-LS108) is always reported. An analyzer whose every
+    code is deselected is not run (``ignore="LS3"`` skips the design lints).
 
     ``dtype``: the dtype of the inputs built from ``input_size``; by default the floating dtype of most
     parameters (a ``.half()`` model gets float16 inputs), else float32. A ``torch.compile``d model is
@@ -66,6 +67,7 @@ def analyze(
 
     if unsupported:
         _refuse_unsupported(unsupported)
+    wants = _code_policy(select, ignore)  # a selection that is not understood fails before the trace (LS946)
     model = prepare_model(model)
     if not isinstance(model, torch.nn.Module):
         raise InputSpecError(f"model must be a torch.nn.Module, not {type(model).__name__}",
@@ -111,11 +113,11 @@ def analyze(
                   options={"default_batch": not batch_given,
                            "hook_failures": tuple(result.hook_failures), "output_type": result.output_type,
                            **detector})
-    found = run_analyzers(ctx)
+    found = run_analyzers(ctx, wants=wants)  # analyzers whose every code is deselected do not run
     from .tracing.definitions import at_definitions
 
     diagnostics = at_definitions(model, list(found.diagnostics))
-    if select is not None or ignore is not None:
+    if wants is not None:  # analyzers that produce report data ran anyway: drop their deselected findings
         from .check import filter_codes
 
         diagnostics = filter_codes(diagnostics, select=select, ignore=ignore)
@@ -162,6 +164,18 @@ def receptive_field(model: Any, input_size: Any = None, *, module: str | None = 
         raise ConfigError("the model has no traced output (did the forward pass fail?)",
                           hint="see layerscope.analyze(model, ...).diagnostics", code="LS962")
     return report.receptive_field
+
+def _code_policy(select: Sequence[str] | str | None, ignore: Sequence[str] | str | None) -> Any:
+    """``wants(code)`` for :func:`~layerscope.analysis.run_analyzers`: whether a finding of ``code`` would be
+    kept by ``select``/``ignore`` (:func:`layerscope.check.selected`; trace failures always are); None when
+    neither is given (every code is wanted)."""
+    if select is None and ignore is None:
+        return None
+    from .check import ALWAYS_REPORTED, parse_codes, selected
+
+    sel, ign = parse_codes(select), parse_codes(ignore)
+    return lambda code: code in ALWAYS_REPORTED or selected(code, select=sel, ignore=ign)
+
 
 #: torchinfo keyword -> what to use with layerscope instead
 _TORCHINFO = {

@@ -12,7 +12,7 @@ from collections import Counter
 
 from ..diagnostics import Diagnostic, make
 from ..graph import Graph
-from .context import Context
+from .context import Context, analyzer
 
 
 def unknown_ops(graph: Graph) -> dict[str, list[str]]:
@@ -24,6 +24,7 @@ def unknown_ops(graph: Graph) -> dict[str, list[str]]:
     return found
 
 
+@analyzer("LS201", "LS202")
 def analyze_coverage(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     missing = unknown_ops(ctx.graph)

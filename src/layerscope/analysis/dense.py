@@ -13,6 +13,7 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, make
 from ..graph import Graph
+from .context import analyzer
 
 #: relative size difference below which an output "means" the input's resolution (a 1/2 or 1/4 map does not)
 _CLOSE = 0.1
@@ -52,6 +53,7 @@ def _total_stride(graph: Graph, size: tuple[int, ...], rank: int) -> int:
     return stride
 
 
+@analyzer("LS140")
 def analyze_dense_output(ctx: Any) -> list[Diagnostic]:
     graph: Graph = ctx.graph
     if getattr(ctx, "failures", ()):

@@ -1,18 +1,18 @@
 """Design lints: findings about models that run but are built in a way the CNN-design checklist warns about.
 
-Each lint is an analyzer ``Context -> list[Diagnostic]`` with a stable code (LS110, LS301-LS307), a
-severity, the module path and a hint. :data:`ANALYZERS` lists them for ``default_analyzers``; select or
-ignore them by code with ``layerscope.analyze(..., select=[...], ignore=[...])``. Pure graph reads: no torch.
+Each lint is an analyzer ``Context -> list[Diagnostic]`` declared with ``@analyzer("LS3xx")``: one stable code
+(LS110, LS301-LS307), a severity, the module path and a hint. :data:`ANALYZERS` lists them for
+``default_analyzers``; select or ignore them by code with ``layerscope.analyze(..., select=[...], ignore=[...])``
+(a deselected lint is not run). Pure graph reads: no torch.
 """
 
 from __future__ import annotations
 
-from typing import Callable
 
 from ..diagnostics import Diagnostic, make
 from ..graph import Graph, Node, OpRecord
 from ..rules.table import has_fact, in_family
-from .context import Context
+from .context import AnalyzerSpec, Context, analyzer
 
 _CONV = ("conv", "convolution", "conv_transpose")  # op-table families
 _LINEAR = ("linear", "bilinear")
@@ -82,6 +82,7 @@ def _fmt_kernel(ws: tuple) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- lints
+@analyzer("LS110")
 def lint_silent_broadcast(ctx: Context) -> list[Diagnostic]:
     """LS110: a residual add/sub whose operand has size 1 along a dim where the other is larger.
 
@@ -140,6 +141,7 @@ def lint_silent_broadcast(ctx: Context) -> list[Diagnostic]:
     return out
 
 
+@analyzer("LS301")
 def lint_conv_bias_before_bn(ctx: Context) -> list[Diagnostic]:
     """LS301: a conv with a bias whose only consumer is BatchNorm: BN subtracts the mean, cancelling it."""
     graph = ctx.graph
@@ -169,6 +171,7 @@ def lint_conv_bias_before_bn(ctx: Context) -> list[Diagnostic]:
     return out
 
 
+@analyzer("LS302")
 def lint_checkerboard(ctx: Context) -> list[Diagnostic]:
     """LS302: a transposed conv whose kernel is not divisible by its stride (uneven overlap: checkerboard)."""
     out: list[Diagnostic] = []
@@ -196,6 +199,7 @@ def lint_checkerboard(ctx: Context) -> list[Diagnostic]:
     return out
 
 
+@analyzer("LS303")
 def lint_plain_stack(ctx: Context) -> list[Diagnostic]:
     """LS303: more than :data:`PLAIN_STACK_LIMIT` weight layers in a row with no skip connection.
 
@@ -261,6 +265,7 @@ def _flattened_spatial(graph: Graph, node: Node) -> tuple[int, ...] | None:
     return None
 
 
+@analyzer("LS304")
 def lint_fc_head(ctx: Context) -> list[Diagnostic]:
     """LS304: the fully connected layers after the last conv hold most of the parameters (VGG-style).
 
@@ -294,6 +299,7 @@ def lint_fc_head(ctx: Context) -> list[Diagnostic]:
     )]
 
 
+@analyzer("LS305")
 def lint_large_kernel(ctx: Context) -> list[Diagnostic]:
     """LS305: a dense conv with a kernel of 7 or more after the stem (the first weight layer on a path).
 
@@ -326,6 +332,7 @@ def lint_large_kernel(ctx: Context) -> list[Diagnostic]:
     return out
 
 
+@analyzer("LS306")
 def lint_pool_skips(ctx: Context) -> list[Diagnostic]:
     """LS306: a pooling window smaller than its stride never reads some pixels."""
     out: list[Diagnostic] = []
@@ -352,6 +359,7 @@ def lint_pool_skips(ctx: Context) -> list[Diagnostic]:
     return out
 
 
+@analyzer("LS307")
 def lint_batchnorm_batch1(ctx: Context) -> list[Diagnostic]:
     """LS307: BatchNorm in training mode on a batch of 1: the batch statistics are one sample's."""
     hits: list[Node] = []
@@ -390,7 +398,7 @@ def lint_batchnorm_batch1(ctx: Context) -> list[Diagnostic]:
     )]
 
 
-ANALYZERS: list[Callable[[Context], list[Diagnostic]]] = [
+ANALYZERS: list[AnalyzerSpec] = [
     lint_silent_broadcast, lint_conv_bias_before_bn, lint_checkerboard, lint_plain_stack, lint_fc_head,
     lint_large_kernel, lint_pool_skips, lint_batchnorm_batch1,
 ]

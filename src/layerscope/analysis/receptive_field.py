@@ -55,7 +55,7 @@ from fractions import Fraction
 from typing import Any, Iterable, Mapping, Sequence, Union
 
 from ..diagnostics import Diagnostic, make
-from .context import AnalyzerResult
+from .context import AnalyzerResult, analyzer
 from ..fields import ANALYSES, FieldSummary, Key, ReceptiveField, _num, spatial_axis_names
 from ..geometry import WindowAxis
 from ..graph import Graph, Node, OpRecord, TensorInfo
@@ -488,6 +488,7 @@ def per_node(graph: Graph) -> dict[int, tuple[tuple, tuple, tuple]]:
     return analyze_fields(graph).rows()
 
 
+@analyzer("LS401", "LS402", "LS403", "LS404", data=True)
 def analyze_receptive_field(ctx: Any) -> AnalyzerResult:
     """Analyzer: LS401 jump mismatch and LS402 misaligned centres at merges, LS403 field exceeds input; the
     ``rf``/``jump``/``start`` columns (plus ``local_rf`` and ``global`` for the plots) and the ``fields``

@@ -6,7 +6,8 @@ from ..diagnostics import Diagnostic, make
 from ..geometry import WindowAxis
 from ..graph import Graph, Node, OpRecord
 from ..rules.table import in_family
-from .context import AnalyzerResult, Context
+from ..codes import TRACE_FAILURES
+from .context import AnalyzerResult, Context, analyzer
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
@@ -30,11 +31,13 @@ def node_formula(node: Node) -> str:
     return " -> ".join(op_formula(o) for o in ops)
 
 
+@analyzer(data=True)
 def analyze_formulas(ctx: Context) -> AnalyzerResult:
     """The ``formula`` column: every node's output-size arithmetic (empty where it slides no window)."""
     return AnalyzerResult(columns={n.id: {"formula": node_formula(n)} for n in ctx.graph if n.kind != "input"})
 
 
+@analyzer("LS111", "LS112")
 def analyze_windows(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for node in ctx.graph:
@@ -100,6 +103,7 @@ def describe_operand(graph: Graph, t) -> str:
     return f"{tuple(t.shape)} from {origin}"
 
 
+@analyzer(TRACE_FAILURES)  # LS101-LS108 through explain.explain_failure
 def analyze_failures(ctx: Context) -> list[Diagnostic]:
     """A generic LS100 per failure; ``layerscope.analysis.explain`` refines known shape bugs."""
     from .explain import explain_failure

@@ -4,9 +4,10 @@ tensors (LS125), a forward whose result holds no tensor (LS203)."""
 from __future__ import annotations
 
 from ..diagnostics import Diagnostic, make
-from .context import Context
+from .context import Context, analyzer
 
 
+@analyzer("LS125", "LS203")
 def analyze_trace_notes(ctx: Context) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for h in ctx.options.get("hook_failures", ()):

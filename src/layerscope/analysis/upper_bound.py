@@ -12,7 +12,7 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, make
 from ..graph import Graph
-from .context import Context
+from .context import Context, analyzer
 
 
 def assumptions(graph: Graph) -> list[tuple[Any, Any, dict]]:
@@ -20,6 +20,7 @@ def assumptions(graph: Graph) -> list[tuple[Any, Any, dict]]:
     return [(node, op, op.attrs["upper_bound"]) for node in graph for op in node.ops if "upper_bound" in op.attrs]
 
 
+@analyzer("LS130", "LS131")
 def analyze_upper_bound(ctx: Context) -> list[Diagnostic]:
     groups: dict[tuple, list[tuple[Any, Any, dict]]] = {}
     for node, op, why in assumptions(ctx.graph):
