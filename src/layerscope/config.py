@@ -74,9 +74,10 @@ class CheckConfig:
     ignore: tuple[str, ...] | None = None
     fail_on: str | None = None
 
-    def codes_for(self, spec: str) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
-        """``(select, ignore)`` for model ``spec``: its own where it sets them, else the top-level ones."""
-        m = self.model(spec)
+    def codes_for(self, spec: "str | ModelConfig | None") -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+        """``(select, ignore)`` for model ``spec`` (a SPEC or name, or the entry itself, which tells apart two
+        entries of one SPEC): its own where it sets them, else the top-level ones."""
+        m = spec if isinstance(spec, ModelConfig) or spec is None else self.model(spec)
         select = m.select if m is not None and m.select is not None else self.select
         ignore = m.ignore if m is not None and m.ignore is not None else self.ignore
         return select, ignore

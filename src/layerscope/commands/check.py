@@ -108,14 +108,14 @@ def _plan(args: argparse.Namespace) -> tuple[list[tuple[Any, ...]], Any]:
     cli_sizes = [parse_size(s) for s in raw_sizes if ":" not in s] or None
     cli_budget = _cli_budget(args)
     plan = []
-    specs = args.specs or [m.spec for m in config.models]
-    if not specs:
+    # each [[tool.layerscope.models]] entry with its own settings, also when two entries share a SPEC
+    entries = [(s, config.model(s)) for s in args.specs] if args.specs else [(m.spec, m) for m in config.models]
+    if not entries:
         raise ConfigError(
             "nothing to check: give model SPECs or list models in [tool.layerscope] of pyproject.toml"
             + (f" ({config.path} has none)" if config.path else ""),
             hint="e.g. layerscope check torchvision:resnet18 --input-size 224", code="LS960")
-    for spec in specs:
-        mc = config.model(spec)
+    for spec, mc in entries:
         sizes = cli_sizes or (list(mc.input_sizes) if mc else None)
         if not sizes:
             raise ConfigError(f"no input size for {spec}",
@@ -178,6 +178,9 @@ def _execute(args: argparse.Namespace) -> tuple[list[Run], str]:
     runs = []
     for spec, size, budget, batch, mode, anchor, mc, budget_lines in plan:
         start = time.perf_counter()
+        select, ignore = config.codes_for(mc)  # this entry's own select/ignore, else the top-level ones
+        select = parse_codes(args.select) if args.select else select
+        ignore = parse_codes(args.ignore) if args.ignore else ignore
         try:  # one model that cannot be loaded does not hide the others' findings
             with user_code():
                 if spec not in models:
@@ -187,8 +190,9 @@ def _execute(args: argparse.Namespace) -> tuple[list[Run], str]:
                         models[spec] = exc
                 if isinstance(models[spec], ModelLoadError):
                     raise models[spec]
+                # the selection goes into analyze(): analyzers whose every code is deselected do not run
                 report = analyze(models[spec], input_size=size, batch_size=batch, mode=mode,
-                                 full_shape=getattr(args, "full_shape", False))
+                                 full_shape=getattr(args, "full_shape", False), select=select, ignore=ignore)
         except ModelLoadError as exc:
             where = f" ({mc.where} of {_rel(config.path)})" if mc is not None and config.path else ""
             runs.append(Run(spec, size, [], {"status": "load-failed", "error_code": exc.code,
@@ -196,12 +200,9 @@ def _execute(args: argparse.Namespace) -> tuple[list[Run], str]:
                             anchor, exc, time.perf_counter() - start, budget_lines))
             continue
         found = list(report.diagnostics) + budget_diagnostics(report, budget)
-        select, ignore = config.codes_for(spec)  # a model's own select/ignore, else the top-level ones
-        select = parse_codes(args.select) if args.select else select
-        ignore = parse_codes(args.ignore) if args.ignore else ignore
         if getattr(args, "max_train_memory", None) is not None and report.ok:
             found += _train_budget(models[spec], size, batch, args)
-        found = filter_codes(found, select=select, ignore=ignore)
+        found = filter_codes(found, select=select, ignore=ignore)  # the budgets (LS5xx) and LS506
         if report.status == "failed" and not any(d.severity == "error" for d in found):
             # a failed trace always says why: never a silent "failed" that passes the gate
             from ..diagnostics import make
