@@ -354,8 +354,9 @@ EXPLANATIONS: Mapping[str, Explanation] = {
 }
 
 
-def explain(code: str) -> str:
-    """The text ``layerscope rule CODE`` prints: title, severity, what, why, example, fix."""
+def explain(code: str, *, analyzer: str | None = None) -> str:
+    """The text ``layerscope rule CODE`` prints: title, severity, where it is emitted (``analyzer``: the name of
+    the analyzer that declares the code, which this data module does not import), what, why, example, fix."""
     code = code.strip().upper()
     if code in RETIRED:
         return f"{code} (retired): {RETIRED[code]}\n"
@@ -365,7 +366,7 @@ def explain(code: str) -> str:
 
         raise ConfigError(f"{code!r} is not a layerscope code", hint="see `layerscope rule --all`", code="LS969")
     lines = [f"# {entry.code}: {entry.title}", "", f"{entry.kind}, default severity {entry.severity}; "
-             f"emitted by layerscope/{entry.places[0]}", ""]
+             f"emitted by layerscope/{entry.places[0]}" + (f" (analyzer {analyzer})" if analyzer else ""), ""]
     ex = EXPLANATIONS.get(code)
     if ex is not None:
         lines += ["## What it means", ex.what, "", "## Why it matters", ex.why, "", "## Example", ex.example, "",
