@@ -46,7 +46,8 @@ def assert_shapes_ok(
                        ("max_activation_bytes", max_activation_bytes), ("min_receptive_field", min_receptive_field)):
         limits[key] = None if value is None else parse_quantity(value, what=key)
 
-    report = analyze(model, input_size, inputs=inputs, kwargs=kwargs, batch_size=batch_size, mode=mode)  # type: ignore[arg-type]
+    report = analyze(model, input_size, inputs=inputs, kwargs=kwargs, batch_size=batch_size, mode=mode,  # type: ignore[arg-type]
+                      select=select, ignore=ignore)  # deselected analyzers do not run
     budget = Budget(**limits)
     found = filter_codes(list(report.diagnostics) + budget_diagnostics(report, budget), select=select,
                          ignore=ignore)
