@@ -551,15 +551,19 @@ def test_aspp_image_pooling_is_context_not_a_jump_mismatch():
     assert rf.jump == (1, 1)  # bilinear x8 back to the input grid
 
 
-def test_token_sequences_have_no_spatial_axes_but_conv1d_inputs_do():
-    # (N, L, E) tokens into a transformer: the last dim is features, so there is no pixel grid to report
+def test_token_sequences_are_measured_in_tokens_and_conv1d_inputs_in_frames():
+    # (N, L, E) tokens into a transformer: the last dim is features, the positions are dim 1 (issue 13: tokens
+    # are not pixels); attention makes every output token depend on all 16
     with torch.device("meta"):
         enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 2)
-    report = layerscope.analyze(enc, inputs=torch.empty(1, 16, 32, device="meta"))
-    assert report.receptive_field.size == () and all(r["rf"] is None for r in report.rows())
-    # (N, C, L) into a conv (after a pointwise norm): one spatial axis
+    rf = layerscope.analyze(enc, inputs=torch.empty(1, 16, 32, device="meta")).receptive_field
+    assert (rf.units, rf.is_global, rf.causal, rf.size, rf.local_size) == ("tokens", True, False, (16,), (1,))
+    # (N, C, L) into a conv (after a pointwise norm): one spatial axis, in frames (samples for one channel)
     net = nn.Sequential(nn.BatchNorm1d(2), nn.Conv1d(2, 2, 5, stride=2), nn.Conv1d(2, 2, 3))
-    assert layerscope.receptive_field(net, input_size=(1, 2, 50), full_shape=True).size == (9,)  # 5 + (3-1)*2
+    rf = layerscope.receptive_field(net, input_size=(1, 2, 50), full_shape=True)
+    assert (rf.size, rf.units) == ((9,), "frames")  # 5 + (3-1)*2
+    mono = nn.Sequential(nn.Conv1d(1, 2, 5, stride=2), nn.Conv1d(2, 2, 3))
+    assert layerscope.receptive_field(mono, input_size=(1, 1, 50), full_shape=True).units == "samples"
 
 
 @st.composite

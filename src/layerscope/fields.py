@@ -74,6 +74,16 @@ class ReceptiveField:
     local_start: tuple[Number | None, ...]
     input_size: tuple[int, ...]
     exact: bool = True  # False: upsampling on the path and no exact per-unit answer could be computed
+    #: what one input position is: "px" (images, volumes), "tokens" (token ids, token embeddings (N, L, E)),
+    #: "frames" (1-D features (N, C, L) for a conv, e.g. log-mel audio) or "samples" (a 1-channel signal)
+    units: str = "px"
+    #: the field is global over the *prefix*: causal attention made it so (``is_global`` is True too).
+    #: Unit ``t`` along the sequence axis sees positions ``0 .. t`` (plus its local field's right reach);
+    #: ``size`` is the input extent, the field of the last unit.
+    causal: bool = False
+    #: why an axis of ``local_size`` is None: the code of the diagnostic that says so (LS404, LS410) and its text
+    reason_code: str | None = None
+    reason: str | None = None
     _analysis: Any = field(default=None, repr=False, compare=False)
     _key: Key | None = field(default=None, repr=False, compare=False)
 
@@ -90,8 +100,19 @@ class ReceptiveField:
         """The input box ``((first, end), ...)`` seen by the unit at ``index`` (one index per axis).
 
         ``end`` is exclusive, so ``end - first`` is the field size along that axis. A global unit sees the
-        whole input: ``(0, input_size)``.
+        whole input: ``(0, input_size)``; a causal one its prefix: ``(0, t + 1)`` for unit ``t`` (``t`` plus the
+        right reach of its local field when that is known).
         """
+        if self.is_global and self.causal:
+            index = _index(index, len(self.size))
+            out = []
+            for a, (i, e) in enumerate(zip(index, self.input_size)):
+                try:
+                    hi = self.local_region(*index)[a][1]
+                except ValueError:
+                    hi = i + 1
+                out.append((0, min(hi, e) if clip else hi))
+            return tuple(out)
         if self.is_global:
             return tuple((0, e) for e in self.input_size)
         return self.local_region(*index, clip=clip)
@@ -149,6 +170,7 @@ def _field_to_dict(rf: ReceptiveField | None) -> dict[str, Any] | None:
     return {"name": rf.name, "size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start),
             "is_global": rf.is_global, "global_from": rf.global_from, "local_size": list(rf.local_size),
             "local_start": list(rf.local_start), "input_size": list(rf.input_size), "exact": rf.exact,
+            "units": rf.units, "causal": rf.causal, "reason_code": rf.reason_code, "reason": rf.reason,
             "key": list(rf._key) if rf._key is not None else None}
 
 
@@ -158,7 +180,9 @@ def _field_from_dict(d: Mapping[str, Any] | None, analysis: Any = None) -> Recep
     key = tuple(d["key"]) if d.get("key") is not None else None
     return ReceptiveField(d["name"], _tup(d["size"]), _tup(d["jump"]), _tup(d["start"]), bool(d["is_global"]),
                           d.get("global_from"), _tup(d["local_size"]), _tup(d["local_start"]),
-                          _tup(d["input_size"]), bool(d.get("exact", True)), analysis if key else None, key)
+                          _tup(d["input_size"]), bool(d.get("exact", True)), d.get("units", "px"),
+                          bool(d.get("causal", False)), d.get("reason_code"), d.get("reason"),
+                          analysis if key else None, key)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ class _Flat(frozenset):
     layout: tuple[tuple[int, int], ...]
 
     def __new__(cls, layout: Sequence[tuple[int, int]]) -> "_Flat":
-        obj = super().__new__(cls, (a for a, _ in layout))
+        obj = super().__new__(cls, (a for a, _ in layout if a is not None))  # None: a batch dim folded in
         obj.layout = tuple(layout)
         return obj
 
@@ -126,15 +126,21 @@ class _State:
     global_from: int | None = None  # node id that made the unit see the whole input (the earliest)
     resampled: bool = False  # an upsampling op on the path: the numbers are a continuous approximation
     last_global: int = -1  # the latest global op on the local path: a merge input with a later one is context
+    causal: bool = False  # global over the prefix only: every op that made it global was causal attention
+    why: tuple[str | None, ...] = ()  # per input axis: why its field is None (an LS404 message)
 
     @property
     def spatial(self) -> bool:
         return any(d is not None for d in self.dims)
 
     def evolve(self, dims: tuple[Dim, ...], fields: tuple[AxisField | None, ...] | None = None,
-               resampled: bool | None = None) -> "_State":
+               resampled: bool | None = None, why: tuple[str | None, ...] | None = None) -> "_State":
         return _State(dims, self.fields if fields is None else tuple(fields), self.global_from,
-                      self.resampled if resampled is None else resampled, self.last_global)
+                      self.resampled if resampled is None else resampled, self.last_global, self.causal,
+                      self.why if why is None else why)
+
+    def reason(self, axis: int) -> str | None:
+        return self.why[axis] if axis < len(self.why) else None
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,7 @@ class FieldAnalysis:
     links: Mapping[Key, tuple[_Link, ...]]
     input_size: tuple[int, ...]
     findings: tuple[Diagnostic, ...]
+    units: str = "px"  # what one input position is (see ReceptiveField.units)
 
     @property
     def n_axes(self) -> int:
@@ -336,7 +343,9 @@ class FieldAnalysis:
         n = self.n_axes
         if st is None or not n:
             none = (None,) * n
-            return ReceptiveField(name, none, none, none, False, None, none, none, self.input_size, False)
+            why = ("LS410", _NOT_REACHED) if n else (None, None)
+            return ReceptiveField(name, none, none, none, False, None, none, none, self.input_size, False,
+                                  self.units, False, *why)
         size, jump, start = [], [], []
         exact = True
         shape = node.outputs[key[1]].shape if key[1] < len(node.outputs) else ()
@@ -368,6 +377,10 @@ class FieldAnalysis:
         local_size = tuple(_num(x) for x in size)
         local_start = tuple(_num(x) for x in start)
         glob = st.global_from is not None
+        lost = [a for a, x in enumerate(local_size) if x is None]
+        why = next((st.reason(a) for a in lost if st.reason(a)), None)
+        if lost and why is None:  # every path that loses a field records why: this is a bug, say it plainly
+            why = "the field was lost on the way and no step recorded why"
         return ReceptiveField(
             name=name,
             size=tuple(self.input_size) if glob else local_size,
@@ -375,7 +388,8 @@ class FieldAnalysis:
             start=tuple(_num(Fraction(e - 1, 2)) for e in self.input_size) if glob else local_start,
             is_global=glob, global_from=self.graph[st.global_from].name if glob else None,
             local_size=local_size, local_start=local_start, input_size=self.input_size, exact=exact,
-            _analysis=self, _key=key,
+            units=self.units, causal=glob and st.causal, reason_code="LS404" if lost else None,
+            reason=why if lost else None, _analysis=self, _key=key,
         )
 
     def output_field(self, index: int = 0) -> ReceptiveField:
@@ -419,32 +433,40 @@ def analyze_fields(graph: Graph, *, spatial_dims: int | None = None) -> FieldAna
     states: dict[Key, _State] = {}
     links: dict[Key, tuple[_Link, ...]] = {}
     findings: list[Diagnostic] = []
-    n_axes, sizes = 0, []
-    n_of: dict[int, int] = {}
     succ: dict[int, list[int]] | None = None
+    layout: dict[int, tuple[tuple[Dim, ...], str]] = {}  # input node -> (dims, units)
     for node in graph:
         if node.kind == "input" and node.outputs:
             shape = node.outputs[0].shape
             if spatial_dims is not None:
-                n = spatial_dims
+                n = max(0, min(spatial_dims, len(shape)))
+                layout[node.id] = ((None,) * (len(shape) - n) + tuple(range(n)), "px")
             elif len(shape) == 3:
                 succ = graph.successors() if succ is None else succ
-                n = _sequence_axes(graph, node.id, succ)
+                layout[node.id] = _sequence_layout(graph, node.id, succ, shape)
+            elif len(shape) == 2 and "int" in node.outputs[0].dtype:
+                layout[node.id] = ((None, 0), "tokens")  # token ids (N, T): one position per token
             else:
                 n = len(shape) - 2 if 3 <= len(shape) <= 5 else 0
-            n = n_of[node.id] = max(0, min(n, len(shape)))
-            if n > n_axes:
-                sizes += [0] * (n - n_axes)
-                n_axes = n
-            for a in range(n):
-                sizes[a] = max(sizes[a], shape[len(shape) - n + a])
+                layout[node.id] = ((None,) * (len(shape) - n) + tuple(range(n)), "px")
+    # one kind of position per analysis: the inputs with the most axes set it (an image beside token ids: px)
+    n_axes = max((sum(d is not None for d in dims) for dims, _ in layout.values()), default=0)
+    units = next((u for dims, u in layout.values() if sum(d is not None for d in dims) == n_axes), "px")
+    sizes = [0] * n_axes
+    for nid, (dims, u) in list(layout.items()):
+        if u != units or sum(d is not None for d in dims) != n_axes:
+            layout[nid] = ((None,) * len(dims), u)
+            continue
+        shape = graph[nid].outputs[0].shape
+        for d, a in enumerate(dims):
+            if a is not None:
+                sizes[a] = max(sizes[a], shape[d])
     for node in graph:
         if node.kind == "input":
             if not node.outputs:
                 continue
-            shape = node.outputs[0].shape
-            n = n_of.get(node.id, 0)
-            dims: tuple[Dim, ...] = (None,) * (len(shape) - n) + tuple(range(n))
+            dims = layout[node.id][0]
+            n = sum(d is not None for d in dims)
             fields = tuple(_UNIT if a < n else None for a in range(n_axes))
             states[(node.id, 0)] = _State(dims, fields)
             continue
@@ -454,9 +476,29 @@ def analyze_fields(graph: Graph, *, spatial_dims: int | None = None) -> FieldAna
         if not ins or not n_axes:
             continue
         _Node(node, ins, n_axes, findings, graph).run(states, links)  # a bug here raises: never a silent LS404
-    analysis = FieldAnalysis(graph, states, links, tuple(sizes), ())
+    analysis = FieldAnalysis(graph, states, links, tuple(sizes), (), units)
     findings.extend(_exceeds(analysis))
-    return FieldAnalysis(graph, states, links, tuple(sizes), tuple(findings))
+    outs = graph.outputs
+    if n_axes and outs and outs[0].producer is not None and (outs[0].producer, outs[0].slot) not in states:
+        out = graph[outs[0].producer]
+        findings.append(make("LS410", f"{out.name}: the output is not reached from a traced input along the "
+                             f"{units} axis; its receptive field is unknown", hint=_NOT_REACHED, module=out.name,
+                             source=out.source, node=out.id, severity="info"))
+    return FieldAnalysis(graph, states, links, tuple(sizes), tuple(findings), units)
+
+
+_NOT_REACHED = ("the output does not depend on a model input through traced ops (it is built from constants or "
+                "parameters only, or the trace stopped before it)")
+
+
+def _sequence_layout(graph: Graph, input_id: int, succ: Mapping[int, list[int]],
+                     shape: tuple[int, ...]) -> tuple[tuple[Dim, ...], str]:
+    """A 3-d input: ``(N, C, L)`` for a conv is a signal along its last dim, in frames (``samples`` for one
+    channel); ``(N, L, E)`` tokens (a Linear, attention or a reshape reads it first) have their positions on dim
+    1, in tokens (batch-first, as Hugging Face and ``batch_first=True`` layers take them)."""
+    if _sequence_axes(graph, input_id, succ):
+        return (None, None, 0), ("samples" if shape[1] == 1 else "frames")
+    return (None, 0, None), "tokens"
 
 
 def _sequence_axes(graph: Graph, input_id: int, succ: Mapping[int, list[int]]) -> int:
@@ -644,14 +686,29 @@ class _Node:
     def _chain(self, ops: Sequence[OpRecord], cur: list, out_shapes: list) -> list:
         """A leaf module's forward ran several ops: follow the tensor that flows through them."""
         running = [self._pointwise(cur, cur[0][0])] if len(cur) > 1 else cur
+        # every tensor of the chain derived from the input, by shape: an op may read an earlier one again
+        # (RMSNorm: x * rsqrt(mean(x^2)) reads x after the mean)
+        seen = {tuple(running[0][0]): running}
+        used = False
         for i, op in enumerate(ops):
             shape = running[0][0]
-            if not op.inputs or tuple(op.inputs[0]) != tuple(shape):
-                continue  # an op on a weight, a mask or a side tensor
             outs = [tuple(s) for s in op.outputs] or [shape]
-            running = self._apply(op, running, outs)[:1]
+            if in_family(op.op, "addmm") and len(op.inputs) >= 3 and tuple(op.inputs[1]) in seen:
+                # addmm(bias, x, W): a Linear over x's last dim (Hugging Face's Conv1D)
+                running = [self._channel(op, seen[tuple(op.inputs[1])], outs[0])]
+                seen[tuple(outs[0])], used = running, True
+                continue
+            if not op.inputs or tuple(op.inputs[0]) not in seen:
+                continue  # an op on a weight, a mask or a side tensor
+            running = self._apply(op, seen[tuple(op.inputs[0])], outs)[:1]
+            used = True
             if running[0][1] is None:
                 break
+            seen[tuple(running[0][0])] = running
+        if not used and ops and tuple(cur[0][0]) != tuple(out_shapes[0]):
+            # no op read the input (a rotary embedding takes x for its dtype only): the output does not depend on
+            # the input's positions
+            return [(out_shapes[0], None, [])]
         shape, st, lks = running[0]
         if st is not None and tuple(shape) != tuple(out_shapes[0]):
             st = self._resize_guess(st, shape, out_shapes[0], "module")
@@ -663,6 +720,9 @@ class _Node:
         out0 = tuple(out_shapes[0])
         if kind == "window" and op.windows is not None:
             return [self._window(op, cur, out0)]
+        if kind == "pointwise" and self._lookup(cur, out0):
+            shape, st, lks = cur[0]
+            return [(out0, st.evolve(st.dims + (None,) * (len(out0) - len(shape))), lks)]
         if kind == "pointwise" or in_family(op.op, "norm"):
             return [self._pointwise(cur, out0)]
         if kind == "channel":
@@ -682,6 +742,14 @@ class _Node:
         if kind == "sampled":
             return [self._sampled(op, cur, out0)]
         return [self._unknown(op, cur, out0)]
+
+    def _lookup(self, cur: list, out_shape: tuple) -> bool:
+        """An integer index tensor mapped to rows appended after its own dims (``embedding``, ``one_hot``):
+        ``(N, T) -> (N, T, E)``; each position keeps its place (broadcasting never appends trailing dims)."""
+        if len(cur) != 1 or len(self.ins) != 1 or "int" not in self.ins[0][1].dtype:
+            return False
+        shape = tuple(cur[0][0])
+        return len(out_shape) > len(shape) and tuple(out_shape[:len(shape)]) == shape
 
     def _sampled(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
         """grid_sample, roi_align...: the positions read are values (a grid, boxes): unknown, never guessed."""
@@ -708,8 +776,9 @@ class _Node:
         return out
 
     def _advance(self, st: _State, lks: list[_Link], per_axis: Mapping[int, Step | None], dims: tuple[Dim, ...],
-                 shape: tuple[int, ...]) -> tuple:
+                 shape: tuple[int, ...], reason: str | None = None) -> tuple:
         fields = list(st.fields)
+        why = list(st.why) + [None] * (self.n_axes - len(st.why))
         resampled = st.resampled
         for a, step in per_axis.items():
             f = fields[a]
@@ -717,18 +786,37 @@ class _Node:
                 continue
             if step is None:
                 fields[a] = None
+                why[a] = reason or self._why_lost(shape)
             else:
                 fields[a], rs = _forward_step(f, step)
                 resampled = resampled or rs
-        return shape, st.evolve(dims, tuple(fields), resampled), self._with_steps(lks, per_axis)
+        return shape, st.evolve(dims, tuple(fields), resampled, tuple(why)), self._with_steps(lks, per_axis)
 
-    def _lose(self, st: _State, lks: list[_Link], axes: Iterable[int], dims: tuple[Dim, ...], shape) -> tuple:
-        return self._advance(st, lks, {a: None for a in axes}, dims, shape)
+    def _why_lost(self, shape: tuple) -> str:
+        """The reason a field is lost at this node: its LS404 message (one is emitted if none was yet)."""
+        for d in reversed(self.findings):
+            if d.code == "LS404" and d.node == self.node.id:
+                return d.message
+        ins = ", ".join(str(tuple(t.shape)) for _, t, _ in self.ins[:2])
+        msg = (f"{self.node.name}: {self.node.type} rearranges positions ({ins} -> {tuple(shape)}) in a way the "
+               "shapes do not prove (a permutation of equal-size dims, a split or merge of the position axis, "
+               "a join along it); the receptive field is unknown from here on")
+        self.findings.append(make("LS404", msg, hint="the field is reported as unknown (None) rather than guessed",
+                                  module=self.node.name, source=self.node.source, node=self.node.id,
+                                  severity="info"))
+        return msg
+
+    def _lose(self, st: _State, lks: list[_Link], axes: Iterable[int], dims: tuple[Dim, ...], shape,
+              reason: str | None = None) -> tuple:
+        return self._advance(st, lks, {a: None for a in axes}, dims, shape, reason)
 
     def _make_global(self, st: _State, lks: list[_Link], dims: tuple[Dim, ...], shape,
-                     mixed: Sequence[Dim] | None = None, rest: Sequence[Dim] | None = None) -> tuple:
+                     mixed: Sequence[Dim] | None = None, rest: Sequence[Dim] | None = None,
+                     causal: bool = False) -> tuple:
         """Mixing positions: global, unless only partial folds are mixed while other positions stay apart
-        (attention inside windows): then the extent is unknown, not global."""
+        (attention inside windows): then the extent is unknown, not global. ``causal``: causal attention mixes
+        each position with the earlier ones only: global over the prefix (stays so only while every global op on
+        the path is causal)."""
         mixed_c = [c for c in (mixed or ()) if c is not None]
         if mixed_c and all(isinstance(c, _Part) for c in mixed_c) and any(c is not None for c in (rest or ())):
             if not any(d.data.get("reason") == "window" for d in self.findings):  # once: it repeats per block
@@ -738,9 +826,11 @@ class _Node:
                     "from here on", hint="the local field is reported as unknown (None) rather than guessed",
                     module=self.node.name, source=self.node.source, node=self.node.id, severity="info",
                     reason="window"))
-            return self._lose(st, lks, {a for c in mixed_c for a in c}, dims, shape)
+            why = next(d.message for d in self.findings if d.data.get("reason") == "window")
+            return self._lose(st, lks, {a for c in mixed_c for a in c}, dims, shape, why)
         g = st.global_from if st.global_from is not None else self.node.id
-        return shape, _State(dims, st.fields, g, st.resampled, self.node.id), lks
+        causal = causal and (st.causal or st.global_from is None)
+        return shape, _State(dims, st.fields, g, st.resampled, self.node.id, causal, st.why), lks
 
     # ---------------------------------------------------------------- categories
     def _window(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
@@ -796,9 +886,11 @@ class _Node:
         g = min((c[1].global_from for c in glob), default=None)  # the earliest node that made it global
         dims = max(cur, key=lambda c: sum(d is not None for d in c[1].dims))[1].dims
         fields: list[AxisField | None] = []
+        why: list[str | None] = [None] * self.n_axes
         for a in range(self.n_axes):
             if any(c[1].fields[a] is None for c in local):
                 fields.append(None)  # one branch's field is unknown: so is the union
+                why[a] = next((c[1].reason(a) for c in local if c[1].fields[a] is None and c[1].reason(a)), None)
                 continue
             cands = []
             for c in local:
@@ -827,7 +919,8 @@ class _Node:
         for c in cur:
             lks.extend(_Link(ln.src, ln.local and id(c) in local_ids, ln.steps, ln.const) for ln in c[2])
         resampled = any(c[1].resampled for c in local)
-        return out_shape, _State(dims, tuple(fields), g, resampled, base), lks
+        causal = bool(glob) and all(c[1].causal for c in glob)
+        return out_shape, _State(dims, tuple(fields), g, resampled, base, causal, tuple(why)), lks
 
     def _phase(self, c: tuple) -> bool:
         """The input comes straight from a strided slice: offsets between such branches are intended
@@ -892,9 +985,9 @@ class _Node:
                 return self._make_global(st, lks, dims, out_shape, pooled, st.dims[:len(st.dims) - n])
             return out_shape, st.evolve(dims), lks
         if in_family(name, "matmul") and len(self.node.inputs) >= 2:
-            return self._matmul(cur, out_shape)
+            return self._matmul(cur, out_shape, _causal(op))
         if has_fact(name, "qkv"):
-            return self._sdpa(cur, out_shape)
+            return self._sdpa(cur, out_shape, _causal(op))
         if in_family(name, "einsum"):
             got = self._einsum(op, cur, out_shape)
             if got is not None:
@@ -916,7 +1009,7 @@ class _Node:
                 return c
         return None
 
-    def _matmul(self, cur: list, out_shape: tuple) -> tuple:
+    def _matmul(self, cur: list, out_shape: tuple, causal: bool = False) -> tuple:
         a, b = self._operand(0, cur), self._operand(1, cur)
         da = a[1].dims if a else (None,) * len(self.node.inputs[0].shape)
         db = b[1].dims if b else (None,) * len(self.node.inputs[1].shape)
@@ -933,10 +1026,10 @@ class _Node:
             [(c[0], c[1].evolve(c[1].dims[-nd:] if len(c[1].dims) >= nd else c[1].dims), c[2]) for c in parts],
             out_shape, check=False)
         if any(d is not None for d in contracted):  # a sum over positions: attention's A @ V
-            return self._make_global(st, lks, dims, out_shape, contracted, dims)
+            return self._make_global(st, lks, dims, out_shape, contracted, dims, causal)
         return out_shape, st.evolve(dims), lks
 
-    def _sdpa(self, cur: list, out_shape: tuple) -> tuple:
+    def _sdpa(self, cur: list, out_shape: tuple, causal: bool = False) -> tuple:
         q, k, v = (self._operand(i, cur) for i in range(3))
         parts = [c for c in (q, k, v) if c is not None]
         _, st, lks = parts[0] if len(parts) == 1 else self._merge(parts, out_shape, check=False)
@@ -944,7 +1037,7 @@ class _Node:
         over_positions = any(c is not None and len(c[1].dims) >= 2 and c[1].dims[-2] is not None for c in (k, v))
         if over_positions:
             return self._make_global(st, lks, dims, out_shape, [c[1].dims[-2] for c in (k, v) if c is not None],
-                                     dims)
+                                     dims, causal)
         return out_shape, st.evolve(dims), lks
 
     def _einsum(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple | None:
@@ -980,7 +1073,8 @@ class _Node:
         out = tuple(out_shapes[0])
         dims = st.dims if tuple(shape) == out else _fold(st.dims, len(out))
         if any(c[1].spatial for c in cur):
-            return self._make_global(st, lks, dims, out)
+            causal = any(_causal(o) for o in self.node.ops if in_family(o.op, "attention"))
+            return self._make_global(st, lks, dims, out, causal=causal)
         return out, st, lks
 
     def _reduce(self, op: OpRecord, cur: list, out_shapes: list) -> tuple:
@@ -1002,9 +1096,10 @@ class _Node:
         else:
             dims = _fold(st.dims, len(out))
         if any(st.dims[d] is not None for d in reduced if d < nd):
-            # softmax / mean / max over positions: every output depends on all of them
+            # softmax / mean / max over positions: every output depends on all of them (a softmax of scores
+            # under a causal mask: on the earlier ones)
             return self._make_global(st, lks, dims, out, [st.dims[d] for d in reduced if d < nd],
-                                     [c for i, c in enumerate(st.dims) if i not in reduced])
+                                     [c for i, c in enumerate(st.dims) if i not in reduced], _causal(op))
         return out, st.evolve(dims), lks
 
     def _resize(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
@@ -1041,7 +1136,11 @@ class _Node:
         dims = _align(tuple(shape), tuple(out_shape), st.dims)
         kept = {d for d in dims if isinstance(d, int)}
         fields = tuple(f if a in kept else None for a, f in enumerate(st.fields))
-        return st.evolve(dims, fields)
+        why = list(st.why) + [None] * (self.n_axes - len(st.why))
+        for a, (old, new) in enumerate(zip(st.fields, fields)):
+            if old is not None and new is None:
+                why[a] = self._why_lost(tuple(out_shape))
+        return st.evolve(dims, fields, why=tuple(why))
 
     def _reshape(self, op: OpRecord, cur: list, out_shape: tuple) -> tuple:
         shape, st, lks = cur[0]
@@ -1112,6 +1211,8 @@ class _Node:
         if has_fact(op.op, "new_dim"):
             cur = [(tuple(s[:d]) + (1,) + tuple(s[d:]), st.evolve(st.dims[:d] + (None,) + st.dims[d:]), lks)
                    for s, st, lks in cur]
+        elif len(cur) == 1 and all(t.producer is not None or t.numel == 0 for t in self.node.inputs):
+            return out_shape, cur[0][1], cur[0][2]  # joined with empty tensors only (an empty KV cache)
         else:
             # joined along an affine spatial axis: positions of the later parts are shifted, unknown here
             # (along a folded dim, e.g. tokens after a class token, every element keeps its own field)
@@ -1140,6 +1241,12 @@ class _Node:
             hint="add a window/resize rule for this op in layerscope.rules", module=self.node.name,
             source=self.node.source, node=self.node.id, severity="info"))
         return self._lose(st, lks, axes, _fold(st.dims, len(out_shape)), out_shape)
+
+
+def _causal(op: OpRecord) -> bool:
+    """The op mixes positions causally: SDPA's ``is_causal``, or a tensor of the call carries a causal mask (the
+    tracer recognizes one from how it was built, see :mod:`layerscope.tracing.masks`)."""
+    return bool(op.attrs.get("is_causal") or op.attrs.get("causal_mask"))
 
 
 # ============================================================================================ layout
@@ -1184,8 +1291,10 @@ def _align(a: tuple[int, ...], b: tuple[int, ...], dims: tuple[Dim, ...]) -> tup
                     j += 1
                 else:
                     return _fold(dims, len(b))
-            if len(gj) == 1 and all(isinstance(dims[k], int) for k in gi):
-                out[gj[0]] = _Flat([(dims[k], a[k]) for k in gi])  # (H, W) -> H*W tokens, in order
+            if len(gj) == 1 and all(isinstance(dims[k], int) or dims[k] is None for k in gi) \
+                    and any(isinstance(dims[k], int) for k in gi):
+                # (H, W) -> H*W tokens, in order; (N, T) -> N*T rows (a batch dim folded in, as Linear-by-addmm does)
+                out[gj[0]] = _Flat([(dims[k], a[k]) for k in gi])
                 continue
             flat = dims[gi[0]] if len(gi) == 1 else None
             if isinstance(flat, _Flat) and tuple(b[k] for k in gj) == tuple(n for _, n in flat.layout):
