@@ -82,6 +82,7 @@ TABLE: tuple[Code, ...] = (
        "render/rf_plots.py"),
     _d("LS403", "info", "receptive field exceeds the input", _RF, "render/rf_plots.py"),
     _d("LS404", "info", "op without a receptive-field rule", _RF),
+    _d("LS410", "info", "receptive field unknown: the output is not reached from a traced input", _RF),
     # ---------------------------------------------------------------- LS5xx budgets (layerscope check)
     _d("LS501", "error", "parameter count over budget", "check.py", "commands/check.py"),
     _d("LS502", "error", "MACs over budget", "check.py", "commands/check.py"),
@@ -334,6 +335,11 @@ EXPLANATIONS: Mapping[str, Explanation] = {
         "The field after it is assumed pointwise (same shape) or reported unknown, never guessed.",
         "a custom op that mixes positions, a window partition (Swin)",
         "Add the op's receptive-field step to the op table in layerscope.rules."),
+    "LS410": Explanation(
+        "The model's output is not reached from a model input through traced ops.",
+        "Its receptive field cannot be followed: it is reported unknown (None) with this reason, never guessed.",
+        "an output built from parameters or constants only, or a trace that stopped before the output",
+        "Check that the output depends on the input; if the trace failed, fix the failure first."),
     "LS501": Explanation("The parameter count is over the budget.", "The model exceeds the size limit set for it.",
                          "max_params = \"25M\" and a 60M model", "Shrink the model or raise the budget."),
     "LS502": Explanation("MACs are over the budget.", "The model exceeds the compute limit set for it.",

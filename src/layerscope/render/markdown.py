@@ -117,17 +117,22 @@ def receptive_field_summary_text(report: Any) -> str:
     when the output has no field (the trace failed before it)."""
     from .sequence_rf import frames_unit, sequence_field_text
 
-    seq = sequence_field_text(report)  # token models: tokens are not pixels
+    seq = sequence_field_text(report)  # sequence models: tokens are not pixels, frames are frames
     if seq:
         return seq
+    out = report.receptive_field
+    why = f" ({out.reason_code}: {out.reason})" if out is not None and out.reason_code else ""
     text = receptive_field_summary(report)
     if text:
-        return frames_unit(report, text)
+        return frames_unit(report, text) + (f"; partly unknown{why}" if why else "")
     rf = final_rf(report)
     if rf is None:
-        return "not available for this model"
+        if why and out is not None and out.is_global:
+            return f"global from `{out.global_from}` on; local field unknown{why}"
+        return "unknown" + why if why else "not available for this model"
     where = global_at(report)
-    return frames_unit(report, f"{_rf_text(rf)} px at the output" + (f"; global from `{where}` on" if where else ""))
+    return frames_unit(report, f"{_rf_text(rf)} px at the output" + (f"; global from `{where}` on" if where else "")
+                       + (f"; partly unknown{why}" if why else ""))
 
 
 def summary_markdown(report: Any) -> str:

@@ -6,6 +6,9 @@ Pure functions over a Report for the renderers' summary line:
   output token depends on every input token (a causal model: on every earlier one), which is what the line
   says instead of "- px";
 - a 1-D float input ``(N, C, L)`` (audio features, signals) is measured in frames/samples, not px.
+
+The units, the causal flag and the reason for an unknown field come from the receptive-field record itself
+(:class:`layerscope.fields.ReceptiveField`), so text, markdown, HTML and JSON say the same.
 """
 
 from __future__ import annotations
@@ -37,25 +40,47 @@ def first_attention(report: Any) -> tuple[str | None, bool]:
 
 
 def sequence_field_text(report: Any) -> str:
-    """The summary phrase for a token model ("" for other models)."""
+    """The summary phrase for a sequence model ("" for other models): what a position is (tokens, frames), whether
+    attention made the output global (causal: over the prefix) and, when the field is unknown, why."""
+    rf = report.receptive_field
     ids = token_input(report)
-    if ids is None:
-        return ""
-    where, causal = first_attention(report)
-    shape = "x".join(map(str, ids.shape))
-    if where is None:
+    if rf is None or not rf.size or getattr(rf, "units", "px") == "px":
+        if ids is None:
+            return ""
+        shape = "x".join(map(str, ids.shape))
         return (f"token ids ({shape}) have no spatial axis: a receptive field in px does not apply; no attention "
                 "was traced, so each output position sees the tokens its own layers mix")
-    reach = "every earlier input token (causal attention)" if causal else "every input token"
-    return (f"global over the sequence: token ids ({shape}) have no spatial axis (tokens are not px); from "
-            f"`{where}` on, every output token depends on {reach}")
+    units = rf.units
+    local = _axis(rf.local_size)
+    if rf.is_global:
+        reach = ("every earlier input position and itself: causal, global over the prefix" if rf.causal
+                 else f"every input position: global over the sequence")
+        text = (f"{reach} ({units}; {rf.input_size[0]} {units} in); from `{rf.global_from}` on, every output "
+                f"position depends on {'the prefix up to it' if rf.causal else 'all of them'}")
+        if local is not None:
+            text += f"; local field before that {local} {_unit(local, units)} (jump {_axis(rf.jump)})"
+    elif local is not None:
+        text = f"{local} {_unit(local, units)} (jump {_axis(rf.jump)}) of {rf.input_size[0]} {units}"
+    else:
+        text = f"unknown along the {units} axis"
+    if rf.reason_code:
+        text += f"; local field unknown ({rf.reason_code}: {rf.reason})"
+    return text
+
+
+def _unit(n: str, units: str) -> str:
+    return units[:-1] if n == "1" and units.endswith("s") else units
+
+
+def _axis(values: Any) -> str | None:
+    if not values or values[0] is None:
+        return None
+    v = values[0]
+    return str(int(v)) if float(v).is_integer() else f"{float(v):g}"
 
 
 def frames_unit(report: Any, text: str) -> str:
-    """``text`` with px read as frames for a 1-D float input (N, C, L): audio features, signals."""
-    if not report.inputs:
-        return text
-    t = report.inputs[0]
-    if len(t.shape) == 3 and "int" not in t.dtype:
-        return text.replace(" px", " frames")
-    return text
+    """``text`` with px read as the field's units (frames, samples, tokens) for sequence inputs."""
+    rf = report.receptive_field
+    units = getattr(rf, "units", "px") if rf is not None else "px"
+    return text.replace(" px", f" {units}") if units != "px" else text

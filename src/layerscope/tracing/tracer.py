@@ -16,6 +16,7 @@ How it works:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import sys
 import threading
@@ -32,6 +33,7 @@ from ..rules import Call, bind, canonical_name, in_family, lookup
 from .dtypes import check_dtypes
 from .guards import value_guards
 from .hooks import guard_user_hooks
+from .masks import MaskTracker
 from .hooks import source_of as _source_of
 from .quantized import float_twins, twin_memo, twin_params
 from .upper_bound import after as _after_op
@@ -272,6 +274,8 @@ class Tracer:
         self.assumed: dict[int, tuple[Any, dict]] = {}  # upper-bound sizes, by output (upper_bound.py)
         self.constants: dict[int, torch.Tensor] = {}  # meta copy -> the model's real small constants
         self.bases: set[int] = set()  # storage owners of registered outputs that are views
+        self.masks = MaskTracker()  # causal masks recognized from how they are built (tracing/masks.py)
+        self.reads_causal = False  # the op being recorded reads one
 
     # ------------------------------------------------------------------ helpers
     def info(self, t: torch.Tensor) -> TensorInfo:
@@ -319,6 +323,12 @@ class Tracer:
         return got
 
     def op_record(self, name: str, inplace: bool, args: Any, kwargs: Any, outs: list[torch.Tensor]) -> OpRecord:
+        record = self._op_record(name, inplace, args, kwargs, outs)
+        if self.reads_causal:  # one of its tensors is a causal mask (or scores under one): see tracing/masks.py
+            record = dataclasses.replace(record, attrs={**record.attrs, "causal_mask": True})
+        return record
+
+    def _op_record(self, name: str, inplace: bool, args: Any, kwargs: Any, outs: list[torch.Tensor]) -> OpRecord:
         if not inplace and kwargs and kwargs.get("inplace") is True and not in_family(name, "dropout"):
             inplace = True  # F.relu(x, inplace=True), as nn.ReLU(inplace=True) calls it
         in_shapes = tuple(tuple(t.shape) for t in _tensors(args, []))
@@ -353,15 +363,16 @@ class Tracer:
         if threading.get_ident() != self.thread:
             return
         name, inplace = self._canonical(func)
+        tensors = _tensors(args, [])
+        if kwargs:
+            _tensors(kwargs, tensors)
+        self.reads_causal = self.masks.observe(name, args, kwargs, tensors, outs)
         stack = self.stack
         if stack and stack[-1].opaque:
             frame = stack[-1]
             if frame is not _INNER:
                 frame.ops.append(self.op_record(name, inplace, args, kwargs, outs))
             return
-        tensors = _tensors(args, [])
-        if kwargs:
-            _tensors(kwargs, tensors)
         traced = False
         param_ids = []
         for t in tensors:
