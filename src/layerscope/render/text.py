@@ -41,6 +41,11 @@ def totals_lines(report: Any) -> list[str]:
         from .markdown import causal_text
 
         lines.append(f"causal attention: {causal_text(report)}")
+    if report.receptive_field is not None and report.receptive_field.size:
+        from .markdown import receptive_field_summary_text
+
+        # what a position is (px, tokens, frames), global or causal, and why a field is unknown (issue 13)
+        lines.append(f"receptive field: {receptive_field_summary_text(report)}")
     return lines
 
 
