@@ -44,25 +44,28 @@ def sequence_field_text(report: Any) -> str:
     attention made the output global (causal: over the prefix) and, when the field is unknown, why."""
     rf = report.receptive_field
     ids = token_input(report)
-    if rf is None or not rf.size or getattr(rf, "units", "px") == "px":
+    if rf is not None and rf.size and rf.units == "px":
+        return ""  # an image beside token ids (CLIP): the field is the image's
+    if rf is None or not rf.size:
         if ids is None:
             return ""
         shape = "x".join(map(str, ids.shape))
         return (f"token ids ({shape}) have no spatial axis: a receptive field in px does not apply; no attention "
                 "was traced, so each output position sees the tokens its own layers mix")
-    units = rf.units
+    if rf.units != "tokens":
+        return ""  # frames and samples: the image phrase with its units (frames_unit)
     local = _axis(rf.local_size)
+    n = rf.input_size[0]
     if rf.is_global:
-        reach = ("every earlier input position and itself: causal, global over the prefix" if rf.causal
-                 else f"every input position: global over the sequence")
-        text = (f"{reach} ({units}; {rf.input_size[0]} {units} in); from `{rf.global_from}` on, every output "
-                f"position depends on {'the prefix up to it' if rf.causal else 'all of them'}")
+        reach = "every earlier input token (causal attention)" if rf.causal else "every input token"
+        text = (f"global over the {'prefix' if rf.causal else 'sequence'}: {n} tokens in (tokens are not px); from "
+                f"`{rf.global_from}` on, every output token depends on {reach}")
         if local is not None:
-            text += f"; local field before that {local} {_unit(local, units)} (jump {_axis(rf.jump)})"
+            text += f"; local field before that {local} {_unit(local, 'tokens')}"
     elif local is not None:
-        text = f"{local} {_unit(local, units)} (jump {_axis(rf.jump)}) of {rf.input_size[0]} {units}"
+        text = f"{local} {_unit(local, 'tokens')} (jump {_axis(rf.jump)}) of {n} tokens (tokens are not px)"
     else:
-        text = f"unknown along the {units} axis"
+        text = "unknown along the token axis (tokens are not px)"
     if rf.reason_code:
         text += f"; local field unknown ({rf.reason_code}: {rf.reason})"
     return text
