@@ -167,11 +167,18 @@ def _tup(v: Any) -> tuple:
 def _field_to_dict(rf: ReceptiveField | None) -> dict[str, Any] | None:
     if rf is None:
         return None
-    return {"name": rf.name, "size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start),
-            "is_global": rf.is_global, "global_from": rf.global_from, "local_size": list(rf.local_size),
-            "local_start": list(rf.local_start), "input_size": list(rf.input_size), "exact": rf.exact,
-            "units": rf.units, "causal": rf.causal, "reason_code": rf.reason_code, "reason": rf.reason,
-            "key": list(rf._key) if rf._key is not None else None}
+    d = {"name": rf.name, "size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start),
+         "is_global": rf.is_global, "global_from": rf.global_from, "local_size": list(rf.local_size),
+         "local_start": list(rf.local_start), "input_size": list(rf.input_size), "exact": rf.exact,
+         "key": list(rf._key) if rf._key is not None else None}
+    # written only when they say something (an image field's JSON is what it was before issue 13)
+    if rf.units != "px":
+        d["units"] = rf.units
+    if rf.causal:
+        d["causal"] = True
+    if rf.reason_code is not None:
+        d["reason_code"], d["reason"] = rf.reason_code, rf.reason
+    return d
 
 
 def _field_from_dict(d: Mapping[str, Any] | None, analysis: Any = None) -> ReceptiveField | None:
