@@ -308,3 +308,37 @@ def test_P1_densenet_graph_is_readable(browser, artifacts):
         assert page.console == []
     finally:
         page.close()
+
+
+def test_repeated_blocks_fold_in_the_table_and_expand(browser, small_pages):
+    # issue 13: "32 x TransformerEncoderLayer" is one row with per-block and total cost; opening it shows the
+    # blocks' rows; a search finds a layer inside a folded block; a graph selection opens the block it is in
+    page = Page(browser, small_pages["transformer32"])
+    p = page.page
+    folded = p.locator("#ls-layers tbody tr.repeat")
+    assert folded.count() == 1
+    assert "32 x TransformerEncoderLayer" in folded.inner_text()
+    total = int(folded.locator("td").nth(5).get_attribute("data-v"))
+    assert total == 32 * int(folded.get_attribute("data-block-macs"))
+    inside = p.locator('#ls-layers tbody tr[data-in-run="0"]')
+    n_inside = inside.count()
+    assert n_inside >= 32 * 5 and p.locator('#ls-layers tbody tr[data-in-run="0"]:visible').count() == 0
+    visible = p.locator("#ls-layers tbody tr:visible").count()
+    assert visible < 10  # the folded row and the few layers outside the stack
+    folded.click()
+    assert p.locator('#ls-layers tbody tr[data-in-run="0"]:visible').count() == n_inside
+    assert folded.locator("button.ls-fold").get_attribute("aria-expanded") == "true"
+    # the blocks' MACs add up to the folded row's total
+    macs = p.eval_on_selector_all('#ls-layers tbody tr[data-in-run="0"]', "rs => rs.map(r => +r.cells[5].dataset.v)")
+    assert sum(macs) == total
+    folded.click()
+    assert p.locator('#ls-layers tbody tr[data-in-run="0"]:visible').count() == 0
+    p.fill("#ls-filter", "layers.17.linear2")
+    assert p.locator("#ls-layers tbody tr:visible").count() == 1
+    p.fill("#ls-filter", "")
+    assert p.locator('#ls-layers tbody tr[data-in-run="0"]:visible').count() == 0
+    p.fill("#ls-search", "layers.17.linear2")
+    p.press("#ls-search", "Enter")
+    assert p.locator('#ls-layers tbody tr.sel:visible[data-in-run="0"]').count() == 1
+    assert page.console == []
+    page.close()

@@ -195,3 +195,28 @@ def test_markdown_subset():
 def test_html_of_a_model_without_scopes():
     page = report_html(layerscope.analyze(nn.Conv2d(3, 8, 3), input_size=16), full=True, plots=False)
     assert '<svg id="ls-graph"' in page and "(16 + 2*0 - 1*(3-1) - 1)//1 + 1 = 14" in page
+
+
+def test_html_table_folds_a_32_layer_transformer_and_keeps_every_layer():
+    # issue 13: the HTML layer table folds repeated blocks as text and markdown do; the blocks' rows stay in the
+    # page (hidden until the folded row is opened), so every layer is still reachable
+    import torch
+    from torch import nn
+
+    from layerscope.render.html import report_html
+
+    enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, batch_first=True), 32,
+                                enable_nested_tensor=False)
+    report = layerscope.analyze(enc, inputs=torch.randn(1, 4, 16))
+    page = report_html(report, full=True, plots=False)
+    table = re.search(r'<table id="ls-layers".*?</table>', page, flags=re.S).group(0)
+    folded = re.findall(r'<tr class="repeat"[^>]*>.*?</tr>', table, flags=re.S)
+    assert len(folded) == 1 and "32 x TransformerEncoderLayer" in folded[0]
+    block = int(re.search(r'data-block-macs="(\d+)"', folded[0]).group(1))
+    assert block * 32 == report.total_macs  # the stack is the whole model
+    assert f"<td class=\"n\" data-v=\"{report.total_macs}\">{report.total_macs:,}</td>" in folded[0]
+    assert f"each {block:,} MACs" in folded[0]
+    assert {str(n.id) for n in report.nodes} == set(re.findall(r'data-node="(\d+)"', table))
+    assert len(re.findall(r'data-in-run="0" hidden', table)) == len(report.nodes)
+    # the fragment for notebooks (no script to open folds) keeps the plain table
+    assert 'class="repeat"' not in report_html(report)

@@ -278,7 +278,21 @@ def layer_table_html(report: Any, *, max_depth: int | None = None, max_rows: int
     numeric = {4, 5, 6, 7, 8} if with_rf else {4, 5, 6, 7}
     th = "".join(f'<th class="n">{h}</th>' if i in numeric else f"<th>{h}</th>" for i, h in enumerate(head))
     body = []
-    for r in rows[:max_rows]:
+    # repeated blocks fold (as in text and markdown): one row "32 x LlamaDecoderLayer" with the total and the
+    # per-block cost, its blocks' rows after it, hidden until the row is opened (the page's script); a folded
+    # row does not count against max_rows, so every layer stays in the page
+    fold_at, in_run = _repeat_folds(report, rows) if linked else ({}, {})
+    shown, cut = 0, None
+    for ri, r in enumerate(rows):
+        if max_rows is not None and shown >= max_rows and ri not in in_run:
+            cut = ri
+            break
+        if ri in fold_at:
+            k, rep = fold_at[ri]
+            body.append(_repeat_tr(k, rep, with_rf, numeric))
+            shown += 1
+        if ri not in in_run:
+            shown += 1
         typ = r["type"] + (f" ({r['layers']} layers)" if r["kind"] == GROUP_KIND else "")
         formula = "" if r["kind"] in (GROUP_KIND, HEADER_KIND) else (r["formula"] or "")
         pad = "&nbsp;&nbsp;" * max(r["depth"] - 1, 0) if max_depth is not None else ""
@@ -303,12 +317,55 @@ def layer_table_html(report: Any, *, max_depth: int | None = None, max_rows: int
                     attrs.append(f'data-scope="{k}"')
             elif r.get("_id") is not None:
                 attrs.append(f'data-node="{r["_id"]}"')
+        if ri in in_run:
+            attrs.append(f'data-in-run="{in_run[ri]}" hidden')
         body.append(f"<tr{' ' + ' '.join(attrs) if attrs else ''}>{''.join(tds)}</tr>")
     more = ""
-    if max_rows is not None and len(rows) > max_rows:
-        more = f"<p>{len(rows) - max_rows} more rows: use <code>to_markdown()</code> or a depth.</p>"
+    if cut is not None:
+        left = sum(1 for j in range(cut, len(rows)) if j not in in_run)
+        more = f"<p>{left} more rows: use <code>to_markdown()</code> or a depth.</p>"
     table_id = ' id="ls-layers"' if linked else ""
     return f"<table{table_id} class=\"layers\"><thead><tr>{th}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _repeat_folds(report: Any, rows: list[dict[str, Any]]) -> tuple[dict[int, tuple[int, dict]], dict[int, int]]:
+    """``({first row index: (run number, repeat row)}, {row index: run number})`` for the outermost runs of
+    identical blocks (:mod:`layerscope.render.folding`); runs nested in a block fold away with it."""
+    from .folding import _inside, _node_ids, _repeat_row, repeat_runs
+
+    runs = repeat_runs(report)
+    runs = [r for r in runs if not any(o is not r and o.first <= r.first and r.last <= o.last for o in runs)]
+    ids = _node_ids(rows, report)
+    fold_at: dict[int, tuple[int, dict]] = {}
+    in_run: dict[int, int] = {}
+    for k, run in enumerate(runs):
+        span = [i for i, (r, nid) in enumerate(zip(rows, ids)) if _inside(run, r, nid)]
+        if not span:
+            continue
+        block = [i for i in span if run.block_first <= ids[i] <= run.block_last]  # type: ignore[operator]
+        fold_at[span[0]] = (k, _repeat_row(run, [rows[i] for i in span], [rows[i] for i in block]))
+        in_run.update({i: k for i in span})
+    return fold_at, in_run
+
+
+def _repeat_tr(k: int, r: dict[str, Any], with_rf: bool, numeric: set[int]) -> str:
+    """The folded row of run ``k``: totals in the cells, the per-block cost in the formula; a click opens it."""
+    from .markdown import _rf_text
+
+    per = r["block"]
+    cells = [
+        f'<button type="button" class="ls-fold" aria-expanded="false" title="show the {r["repeats"]} blocks">'
+        f'&#9656;</button> <code>{_e(r["name"])}</code>', _e(r["type"]), shape(r["input_shape"]),
+        shape(r["output_shape"]), f"{r['params']:,}", f"{r['macs']:,}" + ("" if r["complete"] else "*"),
+        f"{r['flops']:,}", human_bytes(r["activation_bytes"]),
+    ] + ([_rf_text(r["rf"])] if with_rf else []) + [
+        _e(f"{r['repeats']} identical blocks, each {per['macs']:,} MACs, {per['flops']:,} FLOPs, "
+           f"{per['params']:,} params, {human_bytes(per['activation_bytes'])} activations")]
+    values = [None, None, None, None, r["params"], r["macs"], r["flops"], r["activation_bytes"]]
+    tds = "".join(f'<td class="n" data-v="{values[i]}">{c}</td>' if i in numeric and i < len(values)
+                  else (f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>") for i, c in enumerate(cells))
+    return (f'<tr class="repeat" data-run="{k}" data-repeats="{r["repeats"]}" data-block-macs="{per["macs"]}">'
+            f"{tds}</tr>")
 
 
 # ---------------------------------------------------------------------------------------------- page

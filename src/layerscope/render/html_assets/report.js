@@ -494,7 +494,18 @@
       tr = document.querySelector('table.layers tr[data-node="' + id + '"]');
       for (var a = anc[id].length - 1; !tr && a >= 0; a--) tr = document.querySelector('table.layers tr[data-scope="' + anc[id][a] + '"]');
     } else tr = document.querySelector('table.layers tr[data-scope="' + key.slice(1) + '"]');
+    if (tr && tr.hasAttribute("data-in-run")) openRun(tr.getAttribute("data-in-run"), true);
     if (tr) tr.classList.add("sel");
+  }
+  // repeated blocks: "32 x LlamaDecoderLayer" is one row; opening it shows the blocks' rows (every layer is there)
+  function openRun(k, open) {
+    var head = document.querySelector('table.layers tr.repeat[data-run="' + k + '"]');
+    if (!head) return;
+    var rows = document.querySelectorAll('table.layers tr[data-in-run="' + k + '"]');
+    for (var i = 0; i < rows.length; i++) rows[i].hidden = !open;
+    var b = head.querySelector("button.ls-fold");
+    if (b) { b.setAttribute("aria-expanded", open ? "true" : "false"); b.innerHTML = open ? "&#9662;" : "&#9656;"; }
+    head.classList.toggle("open", open);
   }
   function select(key, center) {
     selected = key;
@@ -611,6 +622,7 @@
       if (th) { sortBy(th); return; }
       var tr = ev.target.closest("tr");
       if (!tr) return;
+      if (tr.classList.contains("repeat")) { openRun(tr.getAttribute("data-run"), !tr.classList.contains("open")); return; }
       if (tr.hasAttribute("data-node")) revealNode(+tr.getAttribute("data-node"));
       else if (tr.hasAttribute("data-scope")) revealScope(+tr.getAttribute("data-scope"));
       else return;
@@ -620,6 +632,7 @@
     function sortBy(th) {
       var col = th.cellIndex, dir = sortState.col === col ? (sortState.dir + 1) % 3 : 1;
       sortState = { col: col, dir: dir };
+      table.classList.toggle("flat", !!dir);  // sorted: every layer in one flat list, the folded rows set aside
       Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.classList.remove("asc", "desc"); });
       var rows = original.slice();
       if (dir) {
@@ -643,6 +656,7 @@
         r.style.display = ok ? "" : "none";
         if (ok) shown++;
       });
+      table.classList.toggle("flat", terms.length > 0 || sortState.dir > 0);  // a search looks inside folded blocks
       count.textContent = terms.length ? shown + " of " + original.length + " rows" : "";
     });
   }
