@@ -530,7 +530,7 @@ def per_node(graph: Graph) -> dict[int, tuple[tuple, tuple, tuple]]:
     return analyze_fields(graph).rows()
 
 
-@analyzer("LS401", "LS402", "LS403", "LS404", data=True)
+@analyzer("LS401", "LS402", "LS403", "LS404", "LS410", data=True)
 def analyze_receptive_field(ctx: Any) -> AnalyzerResult:
     """Analyzer: LS401 jump mismatch and LS402 misaligned centres at merges, LS403 field exceeds input; the
     ``rf``/``jump``/``start`` columns (plus ``local_rf`` and ``global`` for the plots) and the ``fields``

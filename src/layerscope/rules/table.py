@@ -68,6 +68,16 @@ FACTS: Mapping[str, str] = {
     "routing_layout": "a routing mask stays one through it (layout, casts, indexing: tracing/upper_bound.py)",
     "routing_select": "on one expert's slice of a routing mask, it takes that expert's share of the token slots "
                       "(tracing/upper_bound.py)",
+    "position_index": "makes position indices 0..n-1 (arange): compared across dims they build masks "
+                      "(tracing/masks.py)",
+    "orders_le": "true where its first operand is at most the second (le, lt): kv_idx <= q_idx is a causal mask "
+                 "(tracing/masks.py)",
+    "orders_ge": "true where its first operand is at least the second (ge, gt): q_idx >= kv_idx is a causal mask "
+                 "(tracing/masks.py)",
+    "lower_triangle": "keeps the lower triangle (tril): with diagonal <= 0 a causal mask (tracing/masks.py)",
+    "upper_triangle": "keeps the upper triangle (triu): with diagonal >= 1 the blocked part of a causal mask "
+                      "(tracing/masks.py)",
+    "mask_union": "a union of masks (or, xor, max): the result is not known to be causal (tracing/masks.py)",
 }
 
 _TABLE: dict[str, OpSpec] = {}
@@ -253,6 +263,12 @@ _fact("routing_one_hot", ["one_hot"])
 _fact("routing_layout", ["permute", "transpose", "getitem", "select", "squeeze", "unsqueeze", "view", "reshape",
                          "contiguous", "bool", "to", "flatten", "t", "movedim"])
 _fact("routing_select", ["where"])
+_fact("position_index", ["arange"])
+_fact("orders_le", ["le", "lt"])
+_fact("orders_ge", ["ge", "gt"])
+_fact("lower_triangle", ["tril"])
+_fact("upper_triangle", ["triu"])
+_fact("mask_union", ["logical_or", "bitwise_or", "logical_xor", "bitwise_xor", "maximum", "fmax"])
 
 
 #: canonical op name -> its entry

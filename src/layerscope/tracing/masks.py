@@ -15,8 +15,8 @@ tracker follows tensors through the trace by identity and tags:
 
 An op that reads a ``causal`` tensor gets ``causal_mask=True`` in its record's attrs: SDPA with such an
 ``attn_mask`` (analysis.attention counts it as causal), a softmax of masked scores and the ``A @ V`` matmul (the
-receptive field then is global over the prefix). Ops are told apart by the op table's families; the comparison
-directions are the pattern itself.
+receptive field then is global over the prefix). Ops are told apart by the op table's families and facts
+(``position_index``, ``orders_le``/``orders_ge``, ``lower_triangle``/``upper_triangle``, ``mask_union``).
 """
 
 from __future__ import annotations
@@ -25,14 +25,10 @@ from typing import Any
 
 import torch
 
-from ..rules.table import bind, in_family
+from ..rules.table import has_fact, in_family
 
-# how a comparison orders its operands: (first, second) = (key, query) allows key <= query
-_KEY_FIRST = {"le": True, "lt": True, "ge": False, "gt": False}
 # ops that keep a mask's (query, key) structure (an AND, a where, the scores a mask is added to)
 _KEEPS = ("elementwise_binary", "alias", "reshape", "view", "expand", "slice", "dropout", "softmax", "copy")
-# elementwise ops that do not: a union, an exclusive or, a max of masks
-_BREAKS = ("logical_or", "bitwise_or", "logical_xor", "bitwise_xor", "maximum", "fmax")
 
 
 def _pos_dim(t: torch.Tensor) -> int | None:
@@ -60,22 +56,23 @@ class MaskTracker:
         if len(outs) != 1:
             return reads_causal
         out = outs[0]
-        if name == "arange" and out.dim() == 1:
+        le, ge = has_fact(name, "orders_le"), has_fact(name, "orders_ge")
+        lower, upper = has_fact(name, "lower_triangle"), has_fact(name, "upper_triangle")
+        if has_fact(name, "position_index") and out.dim() == 1:
             self._tag(out, "pos")
-        elif name in _KEY_FIRST and len(tensors) == 2 and tags == ["pos", "pos"]:
+        elif (le or ge) and len(tensors) == 2 and tags == ["pos", "pos"]:
             a, b = (_pos_dim(t) for t in tensors)
-            key, query = (a, b) if _KEY_FIRST[name] else (b, a)
+            key, query = (a, b) if le else (b, a)
             if key == -1 and query == -2:
                 self._tag(out, "causal")
-        elif name in ("tril", "triu") and tensors and tensors[0].dim() >= 2:
-            diagonal = bind(name, args, kwargs).get("diagonal", args[1] if len(args) > 1 else 0)
-            if isinstance(diagonal, int) and (diagonal <= 0 if name == "tril" else diagonal >= 1):
+        elif (lower or upper) and tensors and tensors[0].dim() >= 2:
+            diagonal = args[1] if len(args) > 1 else (kwargs or {}).get("diagonal", 0)
+            if isinstance(diagonal, int) and (diagonal <= 0 if lower else diagonal >= 1):
                 self._tag(out, "causal")
         elif "pos" in tags and len(tensors) == 1 and out.dim() >= 1 and _pos_dim(out) is not None \
-                and (in_family(name, "reshape", "view", "expand", "slice", "alias")
-                     or (in_family(name, "elementwise_binary") and name in ("add", "sub"))):
+                and (in_family(name, "reshape", "view", "expand", "slice", "alias") or has_fact(name, "additive")):
             self._tag(out, "pos")  # arange + offset, arange[None, :], arange.view(1, -1)
-        elif reads_causal and in_family(name, *_KEEPS) and name not in _BREAKS and out.dim() >= 2:
+        elif reads_causal and in_family(name, *_KEEPS) and not has_fact(name, "mask_union") and out.dim() >= 2:
             src = tensors[tags.index("causal")]
             if tuple(out.shape[-2:]) == tuple(src.shape[-2:]) or src.dim() < 2:
                 self._tag(out, "causal")
