@@ -636,6 +636,8 @@
       Array.prototype.forEach.call(table.tHead.rows[0].cells, function (c) { c.classList.remove("asc", "desc"); });
       var rows = original.slice();
       if (dir) {
+        // the folded rows are set aside (hidden, last): a sort lists the layers themselves
+        rows = rows.filter(function (r) { return !r.classList.contains("repeat"); });
         th.classList.add(dir === 1 ? "desc" : "asc");
         var numeric = th.classList.contains("n");
         rows.sort(function (a, b) {
@@ -646,6 +648,7 @@
           return dir === 1 ? -c : c;
         });
       }
+      if (dir) rows = rows.concat(original.filter(function (r) { return r.classList.contains("repeat"); }));
       rows.forEach(function (r) { tbody.appendChild(r); });
     }
     var filter = document.getElementById("ls-filter"), count = document.getElementById("ls-count");
