@@ -665,7 +665,10 @@ class _Node:
         n_out = max(1, len(node.outputs))
         out_shapes = [t.shape for t in node.outputs] or [()]
         # every tracked input starts as "itself": identity steps on all axes
-        cur = [(t.shape, s, [_Link((t.producer, t.slot), True, tuple(() for _ in range(self.n_axes)))])  # type: ignore[arg-type]
+        # a state whose dims do not match its tensor's rank (an op with several outputs of different ranks, as
+        # topk's values and indices after a reduction) is read with its positions folded, never indexed past the end
+        cur = [(t.shape, s if len(s.dims) == len(t.shape) else s.evolve(_fold(s.dims, len(t.shape))),
+                [_Link((t.producer, t.slot), True, tuple(() for _ in range(self.n_axes)))])  # type: ignore[arg-type]
                for _, t, s in self.ins]
         ops = node.ops
         if node.kind == "module" and any(in_family(o.op, "attention") for o in ops):
