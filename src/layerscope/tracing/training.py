@@ -33,6 +33,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..errors import LayerscopeError, TraceError
 from ..rules import Call, OpCost, canonical_name
 from ..rules.backward import backward_cost
+from .meta_memo import MetaMemo
 from .tracer import Tracer, TraceResult, meta_copy, _tensors
 
 KINDS = ("params", "buffers", "grads", "optimizer", "activations", "workspace")
@@ -56,6 +57,8 @@ class LiveStorages(TorchDispatchMode):
         self.phases: list[str] = []
         self.phase = "setup"
         self.default = "activations"
+        self.memo = MetaMemo()  # a repeated call's meta kernel is not run again (meta_memo.py)
+        self.step_kinds: dict[Any, int] = {}  # op -> its kind for the step's fast path (_step_kind)
 
     def track(self, t: Any, kind: str | None = None) -> int | None:
         if not isinstance(t, torch.Tensor) or t.device.type != "meta":
@@ -95,9 +98,9 @@ class LiveStorages(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = _FAST_MISSING
         if self.phase in ("step", "setup"):
-            out = _fast_elementwise(func, args, kwargs)
+            out = _fast_elementwise(func, args, kwargs, self.step_kinds)
         if out is _FAST_MISSING:
-            out = func(*args, **(kwargs or {}))
+            out = self.memo(func, args, kwargs)
         for t in _tensors(out, []):
             self.track(t)
         self.mark(func.__name__)
@@ -132,33 +135,46 @@ from ..rules.training import STEP_ELEMENTWISE as _ELEMENTWISE_STEP  # noqa: E402
 _FAST_MISSING = object()
 
 
-def _fast_elementwise(func: Any, args: tuple, kwargs: dict | None) -> Any:
+def _step_kind(func: Any) -> int:
+    """0: not a step elementwise op; 1: its functional form; 2: its in-place form."""
     name = func.overloadpacket.__name__
     inplace = name.endswith("_")
-    base = name[:-1] if inplace else name
-    if base not in _ELEMENTWISE_STEP or kwargs and any(isinstance(v, torch.Tensor) for v in kwargs.values()):
+    return (2 if inplace else 1) if (name[:-1] if inplace else name) in _ELEMENTWISE_STEP else 0
+
+
+def _fast_elementwise(func: Any, args: tuple, kwargs: dict | None, kinds: dict[Any, int]) -> Any:
+    kind = kinds.get(func)
+    if kind is None:
+        kind = kinds[func] = _step_kind(func)
+    if not kind or kwargs and any(isinstance(v, torch.Tensor) for v in kwargs.values()):
         return _FAST_MISSING
     first = args[0] if args else None
     if not isinstance(first, torch.Tensor) or first.device.type != "meta":
         return _FAST_MISSING
+    shape, dtype = first.shape, first.dtype
     for a in args[1:]:
-        if isinstance(a, torch.Tensor) and (a.device.type != "meta" or a.shape != first.shape
-                                             or a.dtype != first.dtype):
+        if isinstance(a, torch.Tensor) and (a.device.type != "meta" or a.shape != shape or a.dtype != dtype):
             return _FAST_MISSING
         if isinstance(a, (list, tuple)):
             return _FAST_MISSING
-    if inplace:
+    if kind == 2:
         return first
-    if kwargs and kwargs.get("dtype") not in (None, first.dtype):
+    if kwargs and kwargs.get("dtype") not in (None, dtype):
         return _FAST_MISSING
+    if first.is_contiguous():  # what empty_like makes of it, without empty_like's Python meta kernel
+        return torch.empty_strided(shape, first.stride(), dtype=dtype, device="meta")
     return torch.empty_like(first)
 
 
 class _FastStep(TorchDispatchMode):
     """The optimizer's state-creating step before the measured one: shortcut elementwise ops, record nothing."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.kinds: dict[Any, int] = {}
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = _fast_elementwise(func, args, kwargs)
+        out = _fast_elementwise(func, args, kwargs, self.kinds)
         return func(*args, **(kwargs or {})) if out is _FAST_MISSING else out
 
 
