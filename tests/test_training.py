@@ -258,3 +258,56 @@ def test_check_max_train_memory_budget(capsys):
     assert "LS506" in capsys.readouterr().out
     assert main(args + ["--max-train-memory", "1GiB"]) == 0
     assert "LS506" not in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------- speed, structurally
+def test_repeated_meta_kernels_run_once_and_change_no_number(monkeypatch):
+    """The memo of meta kernels (tracing/meta_memo.py) reuses a repeated functional call's outputs: every
+    number, the timeline included, equals a trace that runs every kernel, and a training-mode batch norm's
+    Python meta kernel runs once per distinct call, not once per layer."""
+    from layerscope.tracing import meta_memo
+
+    model = torchvision.models.resnet18(weights=None)
+    x = torch.empty(2, 3, 64, 64, device="meta")
+    runs: dict[str, int] = {}
+    kernel = torch.ops.aten.native_batch_norm.default
+    real_call = meta_memo.MetaMemo.__call__
+
+    def counting(self, func, args, kwargs):
+        if func is kernel and (func, meta_memo._key(args), None) not in self.results:
+            runs["bn"] = runs.get("bn", 0) + 1
+        return real_call(self, func, args, kwargs)
+
+    # the first step in a process runs one more op (a 4-byte empty.memory_format) than later ones: warm up
+    layerscope.training_cost(model, inputs=x, optimizer="adamw")
+    monkeypatch.setattr(meta_memo.MetaMemo, "__call__", counting)
+    fast = layerscope.training_cost(model, inputs=x, optimizer="adamw")
+    # resnet18 @64: 20 batch norms; distinct (channels, side): (64, 32), (64, 16), (128, 8), (256, 4), (512, 2)
+    assert runs["bn"] == 5
+    monkeypatch.setattr(meta_memo, "functional", lambda func: False)  # no memo: every kernel runs
+    slow = layerscope.training_cost(model, inputs=x, optimizer="adamw")
+    assert fast.to_dict() == slow.to_dict()
+    assert fast.timeline == slow.timeline and fast.layers == slow.layers
+    assert len(fast.timeline) > 500
+
+
+def test_the_forward_is_traced_once(monkeypatch):
+    """training_cost records the forward once (the tracer with autograd on), on one meta copy of the model."""
+    from layerscope.tracing import training as tracing_training
+
+    calls = {"run": 0, "copy": 0}
+    real_run, real_copy = tracing_training._TrainTracer.run, tracing_training.meta_copy
+
+    def run(self, *a, **k):
+        calls["run"] += 1
+        return real_run(self, *a, **k)
+
+    def copy(*a, **k):
+        calls["copy"] += 1
+        return real_copy(*a, **k)
+
+    monkeypatch.setattr(tracing_training._TrainTracer, "run", run)
+    monkeypatch.setattr(tracing_training, "meta_copy", copy)
+    model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    layerscope.training_cost(model, input_size=(4, 8), optimizer="sgd")
+    assert calls == {"run": 1, "copy": 1}
