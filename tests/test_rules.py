@@ -113,17 +113,40 @@ def test_every_costed_op_has_its_rule_and_no_rule_is_orphaned():
     assert all(s.family and s.rf for s in OPS.values())
 
 
-def test_backward_slot_defaults_to_the_cost_key():
-    from layerscope.rules import lookup_backward
+def test_backward_rules_live_on_the_table_slot():
+    from layerscope.rules import backward, lookup_backward
 
-    assert lookup_backward("conv2d") is None  # no backward rule registered: unknown, not zero
-    fn = _registry.backward_cost("matmul")(lambda call: _registry.OpCost(2, 4))
-    try:
-        assert lookup_backward("bmm") is fn and lookup_backward("conv2d") is None
-        with pytest.raises(ValueError, match="duplicate"):
-            _registry.backward_cost("matmul")(fn)
-    finally:
-        _registry._BACKWARD.pop("matmul")
+    # the slot defaults to the forward cost key: one rule for every op sharing conv's forward rule
+    assert lookup_backward("conv2d") is lookup_backward("_convolution") is backward.backward_conv
+    assert lookup_backward("bmm") is lookup_backward("outer") is backward.backward_matmul
+    # embedding shares copy's free forward rule but names its own backward key (a scatter-add)
+    assert OPS["embedding"].cost == OPS["clone"].cost == "copy" and OPS["embedding"].backward == "embedding"
+    assert lookup_backward("embedding") is backward.backward_embedding and lookup_backward("clone") is None
+    assert lookup_backward("no_such_op") is None  # unknown, never zero
+    with pytest.raises(ValueError, match="duplicate"):
+        _registry.backward_rule("matmul")(backward.backward_matmul)
+    with pytest.raises(ValueError, match="no op in the op table"):
+        _registry.backward_rule("no_such_key")(backward.backward_matmul)
+    assert "_BACKWARD" not in vars(backward) and not hasattr(backward, "backward_lookup")  # one home
+
+
+def test_every_forward_rule_that_counts_macs_has_a_backward_rule_or_is_unknown():
+    from layerscope.rules import backward
+
+    # a cost key whose forward rule can count MACs (a product of two operands) must have a backward rule;
+    # every other key's backward is one pass over the same elements (its forward FLOPs)
+    mac_keys = {"conv", "conv_transpose", "linear", "bilinear", "matmul", "vector", "addmm", "einsum", "sdpa",
+                "mha", "rnn"}
+    assert mac_keys <= set(_registry._BACKWARD)
+    assert set(_registry._BACKWARD) <= mac_keys | {"embedding", "embedding_bag"}
+    # an op whose forward counts MACs and that has no backward rule is unknown (None), never zero
+    x = torch.empty(4, 8, device="meta", requires_grad=True)
+    w = torch.empty(8, 8, device="meta", requires_grad=True)
+    out = torch.empty(4, 8, device="meta", requires_grad=True)
+    call = _registry.Call("lstm_cell", (x, (x, x), w, w), {}, (out, out))
+    assert backward.backward_cost(call, _registry.OpCost(256, 600)) is None
+    relu = _registry.Call("relu", (x,), {}, (out,))
+    assert backward.backward_cost(relu, _registry.OpCost(0, 32)) == _registry.OpCost(0, 32)
 
 
 def test_duplicate_rules_are_refused_and_user_rules_work():
@@ -311,3 +334,72 @@ def test_an_op_added_by_one_entry_is_counted_explained_and_recovered():
     # recovered: tracing went on after the failure (relu ran on the substituted output)
     assert report.nodes[-1].type == "ReLU" or report.nodes[-1].name.endswith("relu")
     assert "logaddexp" not in report.unknown_ops
+
+
+class _Pair(torch.nn.Module):
+    """``op`` applied after a Linear (so its input requires grad) or straight to the data (so it does not)."""
+
+    def __init__(self, op, features: int, lead: bool) -> None:
+        super().__init__()
+        self.lead = torch.nn.Linear(features, features) if lead else torch.nn.Identity()
+        self.op = op
+
+    def forward(self, x):
+        return self.op(self.lead(x))
+
+
+class _Bmm(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(2, 16, 5))
+
+    def forward(self, x):
+        return torch.bmm(x, self.w)
+
+
+class _Sdpa(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.qkv = torch.nn.Linear(16, 48)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).view(2, 7, 3, 2, 8).permute(2, 0, 3, 1, 4)
+        return F.scaled_dot_product_attention(q, k, v)
+
+
+# one module per backward rule of the table's slot; the data never requires grad (training_cost's rule)
+BACKWARD_CASES = {
+    "conv, first layer (weight gradient only)": (lambda: torch.nn.Conv2d(3, 8, 3, stride=2), (2, 3, 16, 16)),
+    "conv, input needs grad": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.Conv2d(4, 8, 3)),
+                               (2, 3, 16, 16)),
+    "conv_transpose": (lambda: torch.nn.Sequential(torch.nn.Conv2d(3, 4, 1), torch.nn.ConvTranspose2d(4, 6, 3, 2)),
+                       (2, 3, 8, 8)),
+    "linear, first and second": (lambda: _Pair(torch.nn.Linear(16, 4), 16, lead=True), (3, 5, 16)),
+    "bmm": (_Bmm, (2, 7, 16)),
+    "sdpa": (_Sdpa, (2, 7, 16)),
+}
+
+
+@pytest.mark.parametrize("case", list(BACKWARD_CASES))
+def test_backward_rules_match_flop_counter_mode(case):
+    # FlopCounterMode counts 2 FLOPs per MAC of conv/mm/bmm, forward and backward. It runs on a meta copy:
+    # there sdpa is its math decomposition (bmm), while CPU's fused sdpa kernel is not counted by it at all
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from layerscope.tracing import meta_copy
+
+    build, shape = BACKWARD_CASES[case]
+    model = build()
+    with FlopCounterMode(display=False) as counter:
+        meta_copy(model)(torch.empty(shape, device="meta")).sum().backward()
+    cost = layerscope.training_cost(model, inputs=torch.empty(shape, device="meta"), optimizer="sgd")
+    assert cost.backward_macs > 0 and cost.complete
+    assert 2 * (cost.forward_macs + cost.backward_macs) == counter.get_total_flops()
+
+
+def test_embedding_backward_is_a_scatter_add_of_the_output_gradient():
+    # embedding_dense_backward adds each of the 2*5 output rows (8 wide) into the weight gradient
+    model = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 3))
+    cost = layerscope.training_cost(model, inputs=torch.zeros(2, 5, dtype=torch.long), optimizer="sgd")
+    rows = cost.table.set_index("name")
+    assert rows.loc["0", "backward_macs"] == 0 and rows.loc["0", "backward_flops"] == 2 * 5 * 8

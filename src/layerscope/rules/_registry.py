@@ -70,25 +70,29 @@ def cost(key: str) -> Callable[[Rule], Rule]:
     return register
 
 
-_BACKWARD: dict[str, Rule] = {}  # backward cost keys -> rules (rules/backward.py)
+#: a backward rule sees the forward call (its tensors carry ``requires_grad``) and the forward cost
+BackwardRule = Callable[[Call, OpCost], OpCost]
+_BACKWARD: dict[str, BackwardRule] = {}  # backward keys -> rules (rules/backward.py)
 
 
-def backward_cost(key: str) -> Callable[[Rule], Rule]:
-    """Register ``fn`` as the backward cost rule of every op whose entry has ``backward=key`` (by default the
-    entry's forward ``cost`` key): the slot the training rules fill."""
+def backward_rule(*keys: str) -> Callable[[BackwardRule], BackwardRule]:
+    """Register ``fn`` as the backward cost rule of every op whose table entry has ``backward=key`` (by
+    default the entry's forward ``cost`` key), for each of ``keys``; a key registered twice, or one that no
+    entry of the op table has, is refused."""
 
-    def register(fn: Rule) -> Rule:
-        if key in _BACKWARD:
-            raise ValueError(f"duplicate backward rule {key!r}: {fn.__name__} and {_BACKWARD[key].__name__}")
-        if not any((s.backward or s.cost) == key for s in OPS.values()):
-            raise ValueError(f"no op in the op table has backward (or cost) key {key!r}")
-        _BACKWARD[key] = fn
+    def register(fn: BackwardRule) -> BackwardRule:
+        for key in keys:
+            if key in _BACKWARD:
+                raise ValueError(f"duplicate backward rule {key!r}: {fn.__name__} and {_BACKWARD[key].__name__}")
+            if not any((s.backward or s.cost) == key for s in OPS.values()):
+                raise ValueError(f"no op in the op table has backward (or cost) key {key!r}")
+            _BACKWARD[key] = fn
         return fn
 
     return register
 
 
-def lookup_backward(name: str) -> Rule | None:
+def lookup_backward(name: str) -> BackwardRule | None:
     """The backward cost rule of canonical op ``name`` (None: none registered, unknown, never zero)."""
     entry = OPS.get(name)
     if entry is None:

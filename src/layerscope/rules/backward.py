@@ -1,4 +1,10 @@
-"""Backward-pass counting rules, keyed by the same canonical op names as the forward rules in ``ops.py``.
+"""Backward-pass counting rules, registered on the op table's backward slot (``rules/table.py``).
+
+Each rule is registered for a backward key (``@backward_rule("conv")``): the ``backward`` of an op's table
+entry, which defaults to its forward ``cost`` key, so one rule covers every op that shares a forward rule,
+and an op whose backward differs from ops it shares a forward rule with (``embedding``: free forward like
+``copy``, but a scatter-add backward) names its own key in its entry. ``rules.lookup_backward(name)`` is the
+one lookup.
 
 A backward rule sees the forward call (``Call``: its tensors carry ``requires_grad``) and the forward cost
 (``OpCost``) and says what the op's backward costs. Only the gradients autograd actually computes are
@@ -24,33 +30,11 @@ either: unknown, never zero.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from ._registry import Call, OpCost
-
-BackwardRule = Callable[[Call, OpCost], OpCost]
-_BACKWARD: dict[str, BackwardRule] = {}
-
-
-def backward_rule(*names: str) -> Callable[[BackwardRule], BackwardRule]:
-    """Register ``fn`` as the backward rule of every op in ``names``; a name registered twice is a bug."""
-
-    def register(fn: BackwardRule) -> BackwardRule:
-        for name in names:
-            if name in _BACKWARD:
-                raise ValueError(f"duplicate backward rule for op {name!r}: {fn.__name__} and "
-                                 f"{_BACKWARD[name].__name__}")
-            _BACKWARD[name] = fn
-        return fn
-
-    return register
-
-
-def backward_lookup(name: str) -> BackwardRule | None:
-    return _BACKWARD.get(name)
-
+from ._registry import Call, OpCost, backward_rule, lookup_backward
 
 def _needs(x: Any) -> bool:
     return isinstance(x, torch.Tensor) and x.requires_grad
@@ -81,7 +65,7 @@ def backward_cost(call: Call, forward: OpCost) -> OpCost | None:
     """The backward cost of one forward call, or None when no rule knows the op (unknown, not zero)."""
     if not _any_output_needs(call):
         return OpCost(0, 0)  # nothing upstream requires grad: autograd records no backward for this op
-    fn = _BACKWARD.get(call.name)
+    fn = lookup_backward(call.name)
     if fn is not None:
         return fn(call, forward)
     # default for ops with a forward rule and no MACs: one backward pass over the same elements
@@ -95,8 +79,7 @@ def _bias_flops(bias: Any, out: torch.Tensor) -> int:
     return out.numel() if _needs(bias) else 0
 
 
-@backward_rule("conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d",
-               "conv_transpose2d", "conv_transpose3d")
+@backward_rule("conv", "conv_transpose")
 def backward_conv(call: Call, fwd: OpCost) -> OpCost:
     x, w, b = call.args[0], call.arg(1, "weight"), call.arg(2, "bias")
     macs = fwd.macs * (int(_needs(x)) + int(_needs(w)))
@@ -117,14 +100,14 @@ def backward_bilinear(call: Call, fwd: OpCost) -> OpCost:
     return OpCost(macs, 2 * macs + _bias_flops(b, call.out))
 
 
-@backward_rule("matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger")
+@backward_rule("matmul", "vector")
 def backward_matmul(call: Call, fwd: OpCost) -> OpCost:
     a, b = call.args[0], call.args[1]
     macs = fwd.macs * (int(_needs(a)) + int(_needs(b)))
     return OpCost(macs, 2 * macs)
 
 
-@backward_rule("addmm", "baddbmm", "addbmm", "addmv", "addr")
+@backward_rule("addmm")
 def backward_addmm(call: Call, fwd: OpCost) -> OpCost:
     bias, a, b = call.args[0], call.args[1], call.args[2]
     macs = fwd.macs * (int(_needs(a)) + int(_needs(b)))
@@ -156,7 +139,7 @@ def _sdpa_backward(batch: int, L: int, S: int, E: int, Ev: int, nq: bool, nk: bo
     return macs
 
 
-@backward_rule("scaled_dot_product_attention")
+@backward_rule("sdpa")
 def backward_sdpa(call: Call, fwd: OpCost) -> OpCost:
     q, k, v = call.args[0], call.arg(1, "key"), call.arg(2, "value")
     L, E, S, Ev = int(q.shape[-2]), int(q.shape[-1]), int(k.shape[-2]), int(v.shape[-1])
@@ -168,7 +151,7 @@ def backward_sdpa(call: Call, fwd: OpCost) -> OpCost:
     return OpCost(macs, 2 * macs + 4 * batch * L * S)
 
 
-@backward_rule("multi_head_attention_forward")
+@backward_rule("mha")
 def backward_mha(call: Call, fwd: OpCost) -> OpCost:
     q, k, v = call.args[0], call.args[1], call.args[2]
     batched = q.dim() == 3
@@ -195,7 +178,7 @@ def backward_mha(call: Call, fwd: OpCost) -> OpCost:
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
-@backward_rule(*_GATES)
+@backward_rule("rnn")
 def backward_rnn(call: Call, fwd: OpCost) -> OpCost:
     """Weight gradients cost the forward MACs; data gradients flow through w_ih (unless it is the first
     layer's and the input needs no grad) and through the recurrent matrices at every step but the first

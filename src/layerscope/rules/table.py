@@ -10,7 +10,8 @@ returns: ``conv2d``, ``add``, ``getitem``...):
   convention (:func:`bind`; ``torch.convolution``'s 7th argument is ``transposed``, ``conv2d``'s is ``groups``);
 - ``cost``: the key of its forward cost rule in :mod:`layerscope.rules.ops` (None: no rule, the op is counted
   as unknown, never as zero); ``backward``: the key of its backward cost rule when it differs from ``cost``
-  (``rules._registry.backward_cost(key)`` registers one; ``rules.lookup_backward(name)`` finds it);
+  (``rules._registry.backward_rule(key)`` registers one, in ``rules/backward.py``; ``rules.lookup_backward(name)``
+  finds it);
 - ``rf``: its receptive-field step, how it maps spatial positions (``pointwise``, ``window``, ``global``,
   ``resize``, ``adaptive``, ``reshape``, ``reduce``, ``slice``, ``concat``, ``channel``, ``unknown``); a rule
   may refine it for one call (an adaptive pool to 1x1 is ``global``);
@@ -101,11 +102,11 @@ def _fact(fact: str, names: Iterable[str]) -> None:
 
 
 def _add(family: str, names: Iterable[str], *, cost: str | None = None, rf: str = "pointwise",
-         signature: Sequence[str] = ("input",), facts: Iterable[str] = ()) -> None:
+         signature: Sequence[str] = ("input",), facts: Iterable[str] = (), backward: str | None = None) -> None:
     for name in names:
         if name in _TABLE:
             raise ValueError(f"op {name!r} is in the op table twice")
-        _TABLE[name] = OpSpec(name, family, cost, rf, tuple(signature), _known_facts(facts))
+        _TABLE[name] = OpSpec(name, family, cost, rf, tuple(signature), _known_facts(facts), backward)
 
 
 # ------------------------------------------------------------------------------------------ weight layers
@@ -215,10 +216,12 @@ _add("alias", ["contiguous", "detach", "to", "type", "type_as", "half", "double"
 _add("alias", ["float"], cost="copy", facts=["needs_values", "scalar_conversion"])
 _add("copy", ["int", "bool"], cost="copy", facts=["needs_values", "scalar_conversion"])
 _add("copy", ["long"], cost="copy")
+# a lookup: free forward like a copy, but its weight gradient is a scatter-add of the output gradient
+_add("copy", ["embedding"], cost="copy", signature=("input", "weight", "padding_idx"), backward="embedding")
 _add("copy", ["repeat", "repeat_interleave", "tile", "roll", "flip", "fliplr", "flipud", "rot90", "tril", "triu",
               "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like", "new_zeros",
               "new_ones", "new_empty", "new_full", "new_tensor", "fill", "zero", "copy", "channel_shuffle",
-              "native_channel_shuffle", "one_hot", "embedding", "index_select", "gather", "scatter", "scatter_add",
+              "native_channel_shuffle", "one_hot", "index_select", "gather", "scatter", "scatter_add",
               "index_put", "index_add", "index_copy", "masked_scatter", "take_along_dim", "diag", "diagonal",
               "diag_embed", "setitem", "bucketize", "searchsorted"], cost="copy")
 # identity in eval; their ``inplace=True`` is not an in-place result of the traced graph
