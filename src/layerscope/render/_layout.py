@@ -144,12 +144,12 @@ def marker_boxes(ax: Any, renderer: Any) -> list[Any]:
 
 def repel_labels(ax: Any, annotations: Sequence[Any], renderer: Any) -> list[Any]:
     """Place scatter labels one by one so that no two labels, no label and marker, and no label and the legend
-    overlap, and every label stays inside the axes. Returns the labels' boxes, in order."""
+    overlap, and every label stays inside the axes. Returns the labels' boxes, in order. The labels should be
+    made with ``in_layout=False`` (they move inside the axes; they must not change the layout they are placed in)."""
     legend = ax.get_legend()
     fixed = marker_boxes(ax, renderer) + ([legend.get_window_extent(renderer)] if legend is not None else [])
     lines = line_paths(ax)
     placed: list[Any] = []
     for ann in annotations:
-        ann.set_in_layout(False)  # the label moves inside the axes: it must not change the layout it was placed in
         placed.append(place_label(ax, ann, renderer, avoid_boxes=fixed + placed, soft_lines=lines))
     return placed

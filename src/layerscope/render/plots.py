@@ -234,6 +234,15 @@ def pareto_mask(points: Sequence[Sequence[float | None]], maximize: Sequence[boo
     return mask
 
 
+#: axis names of the comparison columns, shared by the plot's axes, its title and the alt text that links it
+AXIS_NAMES = {"params": "parameters", "macs": "MACs", "flops": "FLOPs"}
+
+
+def pareto_title(x: str = "params", y: str = "macs") -> str:
+    """The Pareto plot's title, also the alt text of the image in a markdown comparison (one string for both)."""
+    return f"{AXIS_NAMES.get(y, y)} against {AXIS_NAMES.get(x, x)} (Pareto frontier: lower is better)"
+
+
 def plot_pareto(table: Any, x: str = "params", y: str = "macs", *, label: str = "model", ax: Any = None) -> Any:
     """Scatter ``y`` against ``x`` (log-log), one point per row of ``table`` (a DataFrame from
     :func:`layerscope.compare` or :func:`layerscope.sweep`), with the Pareto frontier (lower is better on both)
@@ -251,22 +260,28 @@ def plot_pareto(table: Any, x: str = "params", y: str = "macs", *, label: str = 
         ax.scatter([p[0] for p in front], [p[1] for p in front], s=140, facecolors="none", edgecolors="tab:red",
                    zorder=4, label="Pareto frontier")
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", lw=1, zorder=2)
+    names = AXIS_NAMES
+    if all(v > 0 for v in xs + ys):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(names.get(x, x))
+    ax.set_ylabel(names.get(y, y))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(pareto_title(x, y))  # before the labels are placed: the title moves the layout
     if label in df.columns:
         # models at the same point (the same architecture from two sources) share one label
         labels: dict[tuple[float, float], list[str]] = {}
         for name, a, b in zip(df[label], xs, ys):
             labels.setdefault((a, b), []).append(str(name))
-        for (a, b), group in labels.items():
-            ax.annotate(", ".join(group), (a, b), textcoords="offset points", xytext=(5, 3), fontsize=8)
-    if all(v > 0 for v in xs + ys):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    names = {"params": "parameters", "macs": "MACs", "flops": "FLOPs"}
-    ax.set_xlabel(names.get(x, x))
-    ax.set_ylabel(names.get(y, y))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(f"{names.get(y, y)} against {names.get(x, x)} (Pareto frontier: lower is better)")
+        # labels move inside the axes: they must not change the layout they are placed in
+        anns = [ax.annotate(", ".join(group), (a, b), textcoords="offset points", xytext=(5, 3), fontsize=8,
+                            in_layout=False) for (a, b), group in labels.items()]
+        if anns:
+            from ._layout import layout_renderer, repel_labels
+
+            # models close in both numbers (regnet_y_400mf and efficientnet_b0) would print over each other
+            repel_labels(ax, anns, layout_renderer(ax.figure))
     return ax
 
 

@@ -92,7 +92,8 @@ def plot_receptive_field(report: Any, ax: Any = None) -> Any:
     if first_exceed is not None:
         ax.axvline(first_exceed, color="tab:red", lw=0.8, ls=":", alpha=0.7)
         exceed_label = ax.annotate(f"exceeds input: {series[first_exceed]['name']}", (first_exceed, an.input_size[0]),
-                                   textcoords="offset points", xytext=(4, 6), fontsize=7, color="tab:red")
+                                   textcoords="offset points", xytext=(4, 6), fontsize=7, color="tab:red",
+                                   in_layout=False)  # it moves inside the axes: it must not move the layout
     first_global = next((i for i, s in enumerate(series) if s["global"]), None)
     if first_global is not None:
         ax.axvspan(first_global, len(series) - 1 if len(series) > 1 else first_global + 0.5, color="tab:blue",
@@ -129,7 +130,6 @@ def _place_rf_labels(ax: Any, ticks: list[int] | None, names: list[str] | None, 
         ax.set_xticks(ticks, thinned_tick_labels(ax, renderer), **style)
     if exceed_label is None:
         return
-    exceed_label.set_in_layout(False)  # it moves inside the axes: the layout it is placed in must not change
     renderer = layout_renderer(ax.figure)
     # clear of every curve and of the marker line it labels; next to the crossing point when possible
     place_label(ax, exceed_label, renderer, avoid_boxes=[legend.get_window_extent(renderer)],
