@@ -165,12 +165,23 @@ def report_figure(report: Any, key: str, *, top_k: int = 10) -> Any:
     raise ValueError(f"no figure for report plot {key!r}")
 
 
+def layer_graph_figure(report: Any, plan: Any) -> Any:
+    """The Figure of the layer graph as ``plan`` (:func:`layerscope.render.graph_plot.plan_layer_graph`) says:
+    per layer or as blocks, at the plan's depth; None when the plan draws nothing. Always saved at :data:`DPI`
+    (6 pt text is 7.5 px): the plan keeps the picture within a legible size instead of shrinking it."""
+    from .graph_plot import plot_layer_graph
+
+    if plan.view == "none":
+        return None
+    return plot_layer_graph(report, depth=plan.depth, view=plan.view).figure
+
+
 def write_report_plots(report: Any, directory: str, stem: str, *, top_k: int = 10, graph_depth: int = 2,
                        which: Sequence[str] | None = None) -> dict[str, str]:
     """Write the report's plots as ``{directory}/{stem}_{suffix}.png``; returns key -> file name (relative to
     ``directory``, for links). A plot that cannot be drawn for this model (e.g. no receptive field) is left out.
     """
-    from .graph_plot import plot_layer_graph
+    from .graph_plot import plan_layer_graph
 
     which = list(REPORT_PLOTS) if which is None else list(which)
     written: dict[str, str] = {}
@@ -182,13 +193,9 @@ def write_report_plots(report: Any, directory: str, stem: str, *, top_k: int = 1
             if fig is None:
                 continue
         elif key == "graph":
-            ax = plot_layer_graph(report, depth=graph_depth)
-            fig = ax.figure
-            # very tall graphs (DenseNet's concatenations) at a lower resolution keep the file small
-            height = fig.get_size_inches()[1]
-            save_figure(fig, os.path.join(directory, name), dpi=DPI if height < 40 else 60)
-            written[key] = name
-            continue
+            fig = layer_graph_figure(report, plan_layer_graph(report, graph_depth))
+            if fig is None:  # too big even as blocks: the markdown points to the HTML report instead
+                continue
         else:  # pragma: no cover - guarded by REPORT_PLOTS
             continue
         save_figure(fig, os.path.join(directory, name))
