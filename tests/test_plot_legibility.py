@@ -148,3 +148,17 @@ def test_P1_resnet18_graph_stays_per_layer(reports):
     # the ResNet-18 graph is clear: every residual block drawn, no caption
     assert plan.view == "layers" and plan.depth == 2 and plan.nodes == plan.full_nodes
     assert graph_caption(reports["resnet18"], 2) == ""
+
+
+def test_P1_regenerate_command_keeps_graph_depth(tmp_path, monkeypatch):
+    # the HTML command a coarse graph's caption gives is the report's own command: it must keep --graph-depth
+    from layerscope.cli import main
+
+    import os
+
+    monkeypatch.chdir(tmp_path)
+    spec = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "downsampling.py")
+    assert main(["analyze", f"{spec}:strided_conv_net", "-s", "64", "--graph-depth", "3", "--top-k", "5",
+                 "--no-plots", "-o", "r.md"]) == 0
+    header = (tmp_path / "r.md").read_text().splitlines()[2]
+    assert "--graph-depth 3 --top-k 5 -o r.md" in header
