@@ -74,7 +74,9 @@ def test_compare_markdown(cmp):
     md = cmp.to_markdown(plot="p.png")
     assert "| **resnet18** | 1x3x224x224 | 11.7 | 1.81 |" in md
     assert "| vgg16 | 1x3x224x224 | 138.4 | 15.47 |" in md
-    assert md.rstrip().endswith("![params against MACs](p.png)")
+    # the alt text is the plot's title (MACs on y against parameters on x), not a second wording of it
+    assert md.rstrip().endswith(f"![{cmp.plot().get_title()}](p.png)")
+    assert md.rstrip().endswith("![MACs against parameters (Pareto frontier: lower is better)](p.png)")
 
 
 def test_compare_accepts_reports_and_modules(capfd):

@@ -173,7 +173,7 @@ class Comparison:
         return self.table.to_csv(index=False, lineterminator="\n")
 
     def plot(self, ax: Any = None) -> Any:
-        """Params against MACs, one labelled point per model, Pareto frontier marked."""
+        """MACs against parameters, one labelled point per model, Pareto frontier marked."""
         from .render.plots import plot_pareto
 
         return plot_pareto(self.table, "params", "macs", label="model", ax=ax)
@@ -189,6 +189,7 @@ def _num(value: float, digits: int) -> str:
 def comparison_markdown(comparison: Comparison, *, plot: str | None = None, title: str | None = "Comparison") -> str:
     """The classic table (Pareto-frontier models in bold) with a note on each column's meaning."""
     from .render._format import human_bytes
+    from .render.plots import pareto_title
 
     front = comparison.pareto()
     lines = [f"# {title}", ""] if title else []
@@ -206,7 +207,7 @@ def comparison_markdown(comparison: Comparison, *, plot: str | None = None, titl
               "Activations: every freshly allocated layer output of one forward pass. MACs/FLOPs convention: "
               "torchvision's (see any single report)."]
     if plot:
-        lines += ["", f"![params against MACs]({plot})"]
+        lines += ["", f"![{pareto_title('params', 'macs')}]({plot})"]
     return "\n".join(lines) + "\n"
 
 

@@ -65,6 +65,13 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--mode", args.mode]
     if args.depth is not None:
         parts += ["--depth", str(args.depth)]
+    # the options that change what the report shows (the HTML command a big graph's caption gives is this one)
+    if getattr(args, "graph_depth", 2) != 2:
+        parts += ["--graph-depth", str(args.graph_depth)]
+    if getattr(args, "top_k", 10) != 10:
+        parts += ["--top-k", str(args.top_k)]
+    if getattr(args, "no_fold", False):
+        parts += ["--no-fold"]
     if getattr(args, "train", False):
         parts += ["--train", "--optimizer", args.optimizer, "--precision", args.precision]
     return " ".join(parts + ["-o", args.output])

@@ -30,7 +30,7 @@ def render_report(report: Any, fmt: str = "text", *, max_depth: int | None = Non
 
     if fmt == "md":
         return report.to_markdown(max_depth=max_depth, plots=plots, root=root, title=title, command=command,
-                                  top_k=top_k, fold=fold)
+                                  top_k=top_k, fold=fold, graph_depth=graph_depth)
     if fmt == "html":
         from .html import report_html
 

@@ -5,12 +5,19 @@ Collapsing works in two ways at once. Every node is keyed by its module ancestor
 same key, ``v``'s only producer is ``u`` and ``u``'s only consumer is ``v`` (series reduction). Forks and
 joins are never contracted, so a residual block stays a small diamond: main branch, shortcut (when it has
 layers), and the merge (``add``) drawn as a circle. Contracting series edges of a DAG keeps it acyclic.
+
+A graph too big for a legible picture (DenseNet's every-layer concatenations: 129 nodes and a wall of skip
+edges) is drawn as *blocks* instead (:func:`block_graph`): each run of consecutive nodes inside one module at
+``depth`` is one box, forks and joins included, so a dense block is one box that says how many merges it
+holds. :func:`plan_layer_graph` picks the most detailed view that fits the legibility budget
+(:data:`MAX_ROWS`, :data:`MAX_COLS`, :data:`MAX_SKIPS`), and says so, so a report can caption it honestly.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from ._format import human, shape
 
@@ -126,21 +133,156 @@ def layered_positions(g: Any) -> dict[Any, tuple[float, float]]:
     return pos
 
 
-def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: int = 32) -> Any:
-    """Draw :func:`collapse_graph` top-down: boxes for layers (labelled with name, output shape and MACs),
-    circles for merges (residual adds, concats), skip connections as curved edges."""
+def block_graph(report: Any, depth: int = 1) -> Any:
+    """The report's layer graph with every run of consecutive nodes (execution order) in the same module at
+    ``depth`` merged into one node, forks and joins included: ``features.denseblock1`` is one node however many
+    concatenations it holds. Runs are intervals of the execution order, so the result stays acyclic. Node
+    attributes as :func:`collapse_graph`, plus ``inner_merges`` (op -> count of merges inside the block) and
+    ``layers`` (member modules with a cost rule: the layers it stands for)."""
+    from ..errors import require
+
+    nx = require("networkx", "the layer graph plot")
+    graph = report.layer_graph
+    nodes = list(graph.nodes)
+    runs: list[list[int]] = []
+    last_key = None
+    for n in nodes:
+        key = _key(n, depth) if n.kind != "input" else f"\0input{n.id}"
+        if runs and key == last_key:
+            runs[-1].append(n.id)
+        else:
+            runs.append([n.id])
+        last_key = key
+    group = {m: k for k, members in enumerate(runs) for m in members}
+    key_runs: dict[str, int] = {}
+    for members in runs:
+        k = _key(graph[members[0]], depth)
+        key_runs[k] = key_runs.get(k, 0) + 1
+    g = nx.DiGraph()
+    for k, members in enumerate(runs):
+        first, last = graph[members[0]], graph[members[-1]]
+        key = first.name if first.kind == "input" else _key(first, depth)
+        preds = {group[p] for p in graph.predecessors(first.id)} - {k}
+        inner: dict[str, int] = {}
+        for m in members:
+            if len({p for p in graph.predecessors(m) if group[p] == k}) >= 2 or (
+                    m != members[0] and len(graph.predecessors(m)) >= 2):
+                inner[graph[m].type] = inner.get(graph[m].type, 0) + 1
+        ops_only = all(graph[m].kind == "op" for m in members)
+        label = key if key_runs.get(key, 1) == 1 else _label(graph, members, key, False)
+        g.add_node(k, label=label, members=members, merge=ops_only and len(preds) >= 2, first=members[0],
+                   params=sum(graph[m].params for m in members), macs=sum(graph[m].macs for m in members),
+                   output_shape=last.outputs[0].shape if last.outputs else None, kind=first.kind, op=first.type,
+                   inner_merges=inner,
+                   layers=sum(1 for m in members if graph[m].kind == "module" and graph[m].macs > 0))
+    for src, dst, _ in graph.edges():
+        a, b = group[src], group[dst]
+        if a != b:
+            g.add_edge(a, b)
+    return g
+
+
+#: the legibility budget of a layer-graph picture: rows (the PNG is 0.55 in per row; 60 rows ~ 3000 px at the
+#: report's 90 dpi), boxes side by side in one row, and skip edges passing one row (beyond a few they are a wall)
+MAX_ROWS = 60
+MAX_COLS = 8
+MAX_SKIPS = 4
+
+View = Literal["layers", "blocks", "none"]
+
+
+@dataclass(frozen=True)
+class GraphPlan:
+    """What a report's layer-graph picture shows. ``view``: ``layers`` (:func:`collapse_graph`), ``blocks``
+    (:func:`block_graph`) or ``none`` (nothing fits the budget); ``depth`` the module depth drawn; ``nodes``,
+    ``rows``, ``cols``, ``skips`` its size (skips: most skip edges passing one row). ``requested_depth`` and the
+    ``full_*`` numbers describe the per-layer view at the depth asked for, to say why it was not drawn."""
+
+    view: View
+    depth: int
+    nodes: int
+    rows: int
+    cols: int
+    skips: int
+    requested_depth: int
+    full_nodes: int
+    full_rows: int
+    full_skips: int
+
+    @property
+    def coarser(self) -> bool:
+        """True when the picture shows less than the per-layer view at the requested depth."""
+        return self.view != "layers"
+
+
+def graph_metrics(g: Any) -> tuple[int, int, int]:
+    """``(rows, cols, skips)`` of ``g`` drawn by :func:`layered_positions`: rows, the widest row, and the most
+    skip edges (spanning more than one row) that pass between two adjacent rows."""
+    pos = layered_positions(g)
+    if not pos:
+        return 0, 0, 0
+    levels = [-y for _, y in pos.values()]
+    rows = 1 + max(levels)
+    cols = max(levels.count(lv) for lv in set(levels))
+    passing = [0] * rows
+    for a, b in g.edges:
+        lo, hi = -pos[a][1], -pos[b][1]
+        if hi - lo > 1:
+            for gap in range(int(lo), int(hi)):
+                passing[gap] += 1
+    return int(rows), cols, max(passing)
+
+
+def _legible(rows: int, cols: int, skips: int) -> bool:
+    return rows <= MAX_ROWS and cols <= MAX_COLS and skips <= MAX_SKIPS
+
+
+def plan_layer_graph(report: Any, depth: int = 2) -> GraphPlan:
+    """The most detailed legible picture of the layer graph: the per-layer view at ``depth`` when it fits the
+    budget, else blocks at ``depth``, ``depth - 1``, ... 1, else ``none``."""
+    full = collapse_graph(report, depth)
+    fr, fc, fs = graph_metrics(full)
+    facts = dict(requested_depth=depth, full_nodes=full.number_of_nodes(), full_rows=fr, full_skips=fs)
+    if _legible(fr, fc, fs):
+        return GraphPlan("layers", depth, full.number_of_nodes(), fr, fc, fs, **facts)
+    for d in range(max(depth, 1), 0, -1):
+        g = block_graph(report, d)
+        r, c, sk = graph_metrics(g)
+        if _legible(r, c, sk):
+            return GraphPlan("blocks", d, g.number_of_nodes(), r, c, sk, **facts)
+    return GraphPlan("none", 1, g.number_of_nodes(), r, c, sk, **facts)
+
+
+def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: int = 32,
+                     view: View = "layers") -> Any:
+    """Draw the layer graph top-down: boxes for layers (labelled with name, output shape and MACs), circles
+    for merges (residual adds, concats), skip connections as curved edges. ``view="layers"`` draws
+    :func:`collapse_graph` at ``depth``; ``view="blocks"`` draws :func:`block_graph` (one box per module at
+    ``depth``, red-bordered when it holds merges, with how many)."""
     from ._axes import new_ax as _new_ax
 
-    g = collapse_graph(report, depth)
+    blocks = view == "blocks"
+    g = block_graph(report, depth) if blocks else collapse_graph(report, depth)
     pos = layered_positions(g)
     n_rows = 1 + max((-y for _, y in pos.values()), default=0)
     n_cols = max((sum(1 for p in pos.values() if p[1] == y) for y in {p[1] for p in pos.values()}), default=1)
     ax = _new_ax(ax, (max(6.0, 3.2 * n_cols), max(4.0, 0.55 * n_rows + 1)))
+    def reach(n: Any) -> float:
+        """Points from a node's centre to its box edge (6 pt text, 1.2 line spacing, 0.3 pad; a merge's circle
+        is wider than it is tall), so arrowheads end at the box and are not hidden under it."""
+        data = g.nodes[n]
+        if data["merge"]:
+            return 16.0
+        lines = data["label"].count("\n") + 2 + int(blocks and (data.get("layers", 0) > 1
+                                                                or bool(data.get("inner_merges"))))
+        return lines * 3.6 + 3.0
+
     for a, b in g.edges:
         (x0, y0), (x1, y1) = pos[a], pos[b]
         skip = (y0 - y1) > 1.01  # an edge jumping over rows: a shortcut
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(
-            arrowstyle="-|>", color="tab:red" if skip else "0.4", lw=1.0 if skip else 0.8, shrinkA=9, shrinkB=9,
+            arrowstyle="-|>", color="tab:red" if skip else "0.4", lw=1.0 if skip else 0.8, shrinkA=reach(a),
+            shrinkB=reach(b),
             connectionstyle="arc3,rad=-0.35" if skip else "arc3,rad=0"))
     for n, data in g.nodes(data=True):
         x, y = pos[n]
@@ -152,13 +294,23 @@ def plot_layer_graph(report: Any, depth: int = 2, ax: Any = None, *, max_label: 
                     bbox=dict(boxstyle="circle,pad=0.3", fc="#ffe0e0", ec="tab:red"))
             continue
         extra = f"\n{shape(data['output_shape'])}" + (f"  {human(data['macs'])} MACs" if data["macs"] else "")
+        inner = data.get("inner_merges") or {}
+        if blocks and data["kind"] != "input" and (data["layers"] > 1 or inner):
+            what = f"{data['layers']} weight layers" + "".join(f", {c} x {op}" for op, c in sorted(inner.items()))
+            extra += f"\n{what}"
         color = "#e8f0ff" if data["kind"] != "input" else "#e0ffe0"
+        edge = "tab:red" if inner else "tab:blue" if data["macs"] else "0.5"
         ax.text(x, y, label + extra, ha="center", va="center", fontsize=6,
-                bbox=dict(boxstyle="round,pad=0.3", fc=color, ec="tab:blue" if data["macs"] else "0.5"))
+                bbox=dict(boxstyle="round,pad=0.3", fc=color, ec=edge))
     xs = [p[0] for p in pos.values()] or [0]
     ax.set_xlim(min(xs) - 1, max(xs) + 1)
     ax.set_ylim(-(n_rows - 1) - 0.7, 0.7)
     ax.set_axis_off()
-    ax.set_title(f"{report.model}: layer graph collapsed to depth {depth}\n"
-                 f"({g.number_of_nodes()} nodes; red: merges and skip connections)", fontsize=8)
+    if blocks:
+        ax.set_title(f"{report.model}: layer graph as blocks at module depth {depth}\n"
+                     f"({g.number_of_nodes()} blocks; red border: merges inside, e.g. residual adds, concats)",
+                     fontsize=8)
+    else:
+        ax.set_title(f"{report.model}: layer graph collapsed to depth {depth}\n"
+                     f"({g.number_of_nodes()} nodes; red: merges and skip connections)", fontsize=8)
     return ax

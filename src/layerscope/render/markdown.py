@@ -271,15 +271,66 @@ def diagnostics_markdown(report: Any, *, root: str | None = None) -> str:
     return "\n".join(out)
 
 
+def html_command(command: str | None) -> str:
+    """The command that writes the same report as one interactive HTML page: ``command`` with its ``-o`` file's
+    extension made ``.html``; without a command, how to write one."""
+    import os
+
+    if command and " -o " in command:
+        head, _, out = command.rpartition(" -o ")
+        return f"`{head} -o {os.path.splitext(out)[0]}.html`"
+    return ("`layerscope analyze SPEC -s SIZE -o REPORT.html`, or from Python "
+            "`layerscope.render.files.write_report(report, \"report.html\")`")
+
+
+def _graph_plan_depth(report: Any, graph_depth: int) -> int:
+    from .graph_plot import plan_layer_graph
+
+    return plan_layer_graph(report, graph_depth).depth
+
+
+def graph_caption(report: Any, graph_depth: int = 2, *, command: str | None = None, drawn: bool = True) -> str:
+    """What the layer-graph picture leaves out, and where to see it, when it is not the per-layer view at
+    ``graph_depth`` (:func:`layerscope.render.graph_plot.plan_layer_graph`); ``""`` when it is. ``drawn``:
+    whether a picture was written (when not, only the "too big to draw" case has something to say)."""
+    from .graph_plot import MAX_COLS, MAX_ROWS, MAX_SKIPS, plan_layer_graph
+
+    plan = plan_layer_graph(report, graph_depth)
+    if not plan.coarser or (not drawn and plan.view != "none"):
+        return ""
+    limits = []
+    if plan.full_rows > MAX_ROWS:
+        limits.append(f"{MAX_ROWS} rows")
+    if plan.full_skips > MAX_SKIPS:
+        limits.append(f"{MAX_SKIPS} skip edges passing between two rows")
+    if not limits:
+        limits.append(f"{MAX_COLS} boxes side by side")
+    skips = f", with up to {plan.full_skips} skip edges passing between two rows" if plan.full_skips > MAX_SKIPS \
+        else ""
+    per_layer = (f"Every layer at module depth {plan.requested_depth} would be {plan.full_nodes} boxes in "
+                 f"{plan.full_rows} rows{skips}: more than a legible picture holds (at most "
+                 f"{' and '.join(limits)}).")
+    where = f"To see every layer (zoom, expand a block, search a layer by name), write the interactive HTML " \
+            f"report: {html_command(command)}."
+    if plan.view == "none":
+        return (f"Not drawn: {per_layer} Even as blocks at module depth 1 it is {plan.nodes} boxes in {plan.rows} "
+                f"rows. {where}")
+    return (f"Drawn as **blocks at module depth {plan.depth}**: one box per module, with the layers and the "
+            f"merges (residual adds, concatenations) inside it; a red border marks a block that holds merges. "
+            f"{per_layer} {where}")
+
+
 def report_markdown(report: Any, *, max_depth: int | None = None, title: str | None = None,
                     plots: Mapping[str, str] | None = None, top_k: int = 10, root: str | None = None,
-                    command: str | None = None, fold: bool = True) -> str:
+                    command: str | None = None, fold: bool = True, graph_depth: int = 2) -> str:
     """The full markdown report.
 
     ``plots``: key -> file name of PNGs already written beside the report (see
     :func:`layerscope.render.plots.write_report_plots`); they are linked in their own section. ``root``: the
     folder source paths are shown relative to (default: the current directory). ``command``: the command line
-    that regenerates the report, shown under the title.
+    that regenerates the report, shown under the title. ``graph_depth``: the depth the layer-graph PNG was asked
+    for; when the graph was drawn coarser (too big to read per layer), its caption says so and gives the
+    command of the interactive HTML report.
 
     >>> import torch, layerscope
     >>> r = layerscope.analyze(torch.nn.Conv2d(3, 8, 3), input_size=8)
@@ -304,8 +355,12 @@ def report_markdown(report: Any, *, max_depth: int | None = None, title: str | N
     if plots:
         out += ["", "## Plots", ""]
         for key, (_, caption) in REPORT_PLOTS.items():
+            note = graph_caption(report, graph_depth, command=command, drawn=key in plots) if key == "graph" else ""
             if key in plots:
-                out += [f"### {caption}", "", f"![{caption}]({plots[key]})", ""]
+                alt = caption + (f": blocks at module depth {_graph_plan_depth(report, graph_depth)}" if note else "")
+                out += [f"### {caption}", ""] + ([note, ""] if note else []) + [f"![{alt}]({plots[key]})", ""]
+            elif note:  # not drawn at all: say why and where to look
+                out += [f"### {caption}", "", note, ""]
         out.pop()
     rf = receptive_field_section(report)
     if rf:

@@ -165,12 +165,23 @@ def report_figure(report: Any, key: str, *, top_k: int = 10) -> Any:
     raise ValueError(f"no figure for report plot {key!r}")
 
 
+def layer_graph_figure(report: Any, plan: Any) -> Any:
+    """The Figure of the layer graph as ``plan`` (:func:`layerscope.render.graph_plot.plan_layer_graph`) says:
+    per layer or as blocks, at the plan's depth; None when the plan draws nothing. Always saved at :data:`DPI`
+    (6 pt text is 7.5 px): the plan keeps the picture within a legible size instead of shrinking it."""
+    from .graph_plot import plot_layer_graph
+
+    if plan.view == "none":
+        return None
+    return plot_layer_graph(report, depth=plan.depth, view=plan.view).figure
+
+
 def write_report_plots(report: Any, directory: str, stem: str, *, top_k: int = 10, graph_depth: int = 2,
                        which: Sequence[str] | None = None) -> dict[str, str]:
     """Write the report's plots as ``{directory}/{stem}_{suffix}.png``; returns key -> file name (relative to
     ``directory``, for links). A plot that cannot be drawn for this model (e.g. no receptive field) is left out.
     """
-    from .graph_plot import plot_layer_graph
+    from .graph_plot import plan_layer_graph
 
     which = list(REPORT_PLOTS) if which is None else list(which)
     written: dict[str, str] = {}
@@ -182,13 +193,9 @@ def write_report_plots(report: Any, directory: str, stem: str, *, top_k: int = 1
             if fig is None:
                 continue
         elif key == "graph":
-            ax = plot_layer_graph(report, depth=graph_depth)
-            fig = ax.figure
-            # very tall graphs (DenseNet's concatenations) at a lower resolution keep the file small
-            height = fig.get_size_inches()[1]
-            save_figure(fig, os.path.join(directory, name), dpi=DPI if height < 40 else 60)
-            written[key] = name
-            continue
+            fig = layer_graph_figure(report, plan_layer_graph(report, graph_depth))
+            if fig is None:  # too big even as blocks: the markdown points to the HTML report instead
+                continue
         else:  # pragma: no cover - guarded by REPORT_PLOTS
             continue
         save_figure(fig, os.path.join(directory, name))
@@ -234,6 +241,15 @@ def pareto_mask(points: Sequence[Sequence[float | None]], maximize: Sequence[boo
     return mask
 
 
+#: axis names of the comparison columns, shared by the plot's axes, its title and the alt text that links it
+AXIS_NAMES = {"params": "parameters", "macs": "MACs", "flops": "FLOPs"}
+
+
+def pareto_title(x: str = "params", y: str = "macs") -> str:
+    """The Pareto plot's title, also the alt text of the image in a markdown comparison (one string for both)."""
+    return f"{AXIS_NAMES.get(y, y)} against {AXIS_NAMES.get(x, x)} (Pareto frontier: lower is better)"
+
+
 def plot_pareto(table: Any, x: str = "params", y: str = "macs", *, label: str = "model", ax: Any = None) -> Any:
     """Scatter ``y`` against ``x`` (log-log), one point per row of ``table`` (a DataFrame from
     :func:`layerscope.compare` or :func:`layerscope.sweep`), with the Pareto frontier (lower is better on both)
@@ -251,22 +267,28 @@ def plot_pareto(table: Any, x: str = "params", y: str = "macs", *, label: str = 
         ax.scatter([p[0] for p in front], [p[1] for p in front], s=140, facecolors="none", edgecolors="tab:red",
                    zorder=4, label="Pareto frontier")
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="tab:red", lw=1, zorder=2)
+    names = AXIS_NAMES
+    if all(v > 0 for v in xs + ys):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(names.get(x, x))
+    ax.set_ylabel(names.get(y, y))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(pareto_title(x, y))  # before the labels are placed: the title moves the layout
     if label in df.columns:
         # models at the same point (the same architecture from two sources) share one label
         labels: dict[tuple[float, float], list[str]] = {}
         for name, a, b in zip(df[label], xs, ys):
             labels.setdefault((a, b), []).append(str(name))
-        for (a, b), group in labels.items():
-            ax.annotate(", ".join(group), (a, b), textcoords="offset points", xytext=(5, 3), fontsize=8)
-    if all(v > 0 for v in xs + ys):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-    names = {"params": "parameters", "macs": "MACs", "flops": "FLOPs"}
-    ax.set_xlabel(names.get(x, x))
-    ax.set_ylabel(names.get(y, y))
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(f"{names.get(y, y)} against {names.get(x, x)} (Pareto frontier: lower is better)")
+        # labels move inside the axes: they must not change the layout they are placed in
+        anns = [ax.annotate(", ".join(group), (a, b), textcoords="offset points", xytext=(5, 3), fontsize=8,
+                            in_layout=False) for (a, b), group in labels.items()]
+        if anns:
+            from ._layout import layout_renderer, repel_labels
+
+            # models close in both numbers (regnet_y_400mf and efficientnet_b0) would print over each other
+            repel_labels(ax, anns, layout_renderer(ax.figure))
     return ax
 
 

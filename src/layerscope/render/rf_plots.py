@@ -88,10 +88,12 @@ def plot_receptive_field(report: Any, ax: Any = None) -> Any:
         ax.axhline(size, ls="--", color="black", lw=1, label=f"input size {size} px")
     first_exceed = next((i for i, s in enumerate(series)
                          if any(r is not None and r > e for r, e in zip(s["rf"], an.input_size))), None)
+    exceed_label = None
     if first_exceed is not None:
         ax.axvline(first_exceed, color="tab:red", lw=0.8, ls=":", alpha=0.7)
-        ax.annotate(f"exceeds input: {series[first_exceed]['name']}", (first_exceed, an.input_size[0]),
-                    textcoords="offset points", xytext=(4, 6), fontsize=7, color="tab:red")
+        exceed_label = ax.annotate(f"exceeds input: {series[first_exceed]['name']}", (first_exceed, an.input_size[0]),
+                                   textcoords="offset points", xytext=(4, 6), fontsize=7, color="tab:red",
+                                   in_layout=False)  # it moves inside the axes: it must not move the layout
     first_global = next((i for i, s in enumerate(series) if s["global"]), None)
     if first_global is not None:
         ax.axvspan(first_global, len(series) - 1 if len(series) > 1 else first_global + 0.5, color="tab:blue",
@@ -105,11 +107,37 @@ def plot_receptive_field(report: Any, ax: Any = None) -> Any:
         if s["jump"][0] != last:
             ticks.append(i)
             last = s["jump"][0]
+    legend = ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(f"{report.model}: receptive field per layer")  # before the labels: the title moves the layout
     if len(ticks) <= 12:
-        ax.set_xticks(ticks, [series[i]["name"] for i in ticks], rotation=45, ha="right", fontsize=7)
-    ax.legend(fontsize=7, loc="upper left")
-    ax.set_title(f"{report.model}: receptive field per layer")
+        _place_rf_labels(ax, ticks, [series[i]["name"] for i in ticks], exceed_label, legend)
+    elif exceed_label is not None:
+        _place_rf_labels(ax, None, None, exceed_label, legend)
     return ax
+
+
+def _place_rf_labels(ax: Any, ticks: list[int] | None, names: list[str] | None, exceed_label: Any,
+                     legend: Any) -> None:
+    """Stage-boundary tick labels, vertical, with the ones that would print over a neighbour left blank (the
+    stem's conv and pool are often a few layers apart); the "exceeds input" note moved off the curves and the
+    legend. Both measured on the laid-out figure, so this holds for any model and figure size."""
+    from ._layout import layout_renderer, line_paths, place_label, thinned_tick_labels
+
+    style = dict(rotation=90, ha="center", va="top", fontsize=7)
+    if ticks is not None and names is not None:
+        ax.set_xticks(ticks, names, **style)
+        renderer = layout_renderer(ax.figure)
+        ax.set_xticks(ticks, thinned_tick_labels(ax, renderer), **style)
+    if exceed_label is None:
+        return
+    renderer = layout_renderer(ax.figure)
+    # clear of every curve and of the marker line it labels; next to the crossing point when possible
+    place_label(ax, exceed_label, renderer, avoid_boxes=[legend.get_window_extent(renderer)],
+                avoid_lines=line_paths(ax), candidates=[(dx * s, dy * s, ha, va) for s in (1, 2, 4, 7, 11)
+                                                         for dx, dy, ha, va in ((4, 6, "left", "bottom"),
+                                                                                (4, -6, "left", "top"),
+                                                                                (-4, 6, "right", "bottom"),
+                                                                                (-4, -6, "right", "top"))])
 
 
 def plot_rf_boxes(report: Any, units: Sequence[Sequence[int]] | None = None, ax: Any = None) -> Any:
