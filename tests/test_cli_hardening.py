@@ -284,6 +284,33 @@ def test_M3_config_uses_the_same_grammar():
     assert cfg.models[0].input_sizes == ((2, 10),)
 
 
+def test_R3_the_readme_states_the_grammar_the_code_follows():
+    import re
+
+    from layerscope.sizes import input_shapes
+
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md"), encoding="utf-8").read()
+    text = " ".join(readme.split())
+    # the rule as the README writes it, in the API section and in Limits
+    assert "a 3-dim shape `(C, H, W)` gets the batch dimension" in text
+    assert "**any other shape is used as written, batch first**" in text
+    assert "a list of ints is one shape" in text
+    assert "An `input_size` shape of 3 dims is `(C, H, W)` and gets a batch dimension; every other shape is used as written" in text
+    # and every example the README gives behaves as it says
+    m = re.search(r"an int `(\d+)` is one `(\([\d, ]+\))` image batch", text)
+    assert m and input_shapes(int(m.group(1))) == [eval(m.group(2))]
+    for written in ["(1, 3, 224, 224)", "(2, 10)"]:  # "used as written", as in torchinfo
+        assert f"`{written}`" in text
+        assert input_shapes(eval(written)) == [eval(written)]
+    assert input_shapes((2, 3, 8, 32, 32)) == [(2, 3, 8, 32, 32)]  # (N, C, D, H, W)
+    assert input_shapes((8, 100)) == [(8, 100)]  # (N, F) for an MLP
+    assert input_shapes((3, 224, 224)) == [(1, 3, 224, 224)]
+    assert input_shapes((2, 3, 64), full_shape=True) == [(2, 3, 64)]
+    assert "`[(3, 32, 32), (1, 10)]`" in text
+    assert input_shapes([(3, 32, 32), (1, 10)]) == [(1, 3, 32, 32), (1, 10)]
+    assert input_shapes([3, 32, 32]) == input_shapes((3, 32, 32))
+
+
 def _pyproject(folder, models, max_params="1M"):
     lines = ["[tool.layerscope]", ""]
     for spec in models:
