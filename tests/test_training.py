@@ -22,7 +22,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import training_models  # noqa: E402
 
-ORACLE_MODELS = ["resnet18", "vit", "unet", "mobilenet_v3", "lstm"]
+ORACLE_MODELS = ["resnet18", "vit", "unet", "mobilenet_v3", "lstm", "lstm-native", "lstm-bi"]
+# the LSTMs run oneDNN's fused CPU kernel (PyTorch's default on x86), whose workspace rules.onednn sizes
+# exactly: held to 2%; "lstm-native" runs PyTorch's native kernels (oneDNN off, in the oracle and here)
+TOLERANCE = {"lstm": 0.02, "lstm-bi": 0.02}
 
 
 # ------------------------------------------------------------------------------- the allocator oracle
@@ -40,9 +43,10 @@ def measured() -> dict:
 def test_peak_memory_matches_the_allocator(measured, name):
     model, shape, optimizer = training_models.build(name)
     x = training_models.make_input(name, shape, "meta")
-    cost = layerscope.training_cost(model, inputs=x, optimizer=optimizer)
+    with torch.backends.mkldnn.flags(enabled=not name.endswith("-native")):
+        cost = layerscope.training_cost(model, inputs=x, optimizer=optimizer)
     real = measured[name]
-    assert abs(cost.peak_bytes - real["peak"]) <= 0.10 * real["peak"], (cost.peak_bytes, real)
+    assert abs(cost.peak_bytes - real["peak"]) <= TOLERANCE.get(name, 0.10) * real["peak"], (cost.peak_bytes, real)
     # and the part that is not known in advance (activations, gradients, temporaries): within 20%
     static = real["params"] + real["buffers"] + real["optimizer"]
     assert real["peak"] - static > 0.3 * real["peak"]  # the oracle's batch makes it matter

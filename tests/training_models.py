@@ -32,11 +32,13 @@ class UNet(nn.Module):
 
 
 class LSTMTagger(nn.Module):
-    def __init__(self, vocab: int = 1000, dim: int = 64, hidden: int = 128, layers: int = 2):
+    def __init__(self, vocab: int = 1000, dim: int = 64, hidden: int = 128, layers: int = 2,
+                 bidirectional: bool = False, dropout: float = 0.0):
         super().__init__()
         self.embed = nn.Embedding(vocab, dim)
-        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, 10)
+        self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional,
+                            dropout=dropout)
+        self.head = nn.Linear(hidden * (2 if bidirectional else 1), 10)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(self.embed(tokens))
@@ -56,12 +58,14 @@ def build(name: str) -> tuple[nn.Module, tuple[int, ...], str]:
         return UNet(), (4, 3, 96, 96), "sgd-momentum"
     if name == "mobilenet_v3":
         return torchvision.models.mobilenet_v3_small(), (8, 3, 128, 128), "sgd"
-    if name == "lstm":
+    if name in ("lstm", "lstm-native"):  # -native: measured and predicted with oneDNN off
         return LSTMTagger(1000, 256, 512, 1), (32, 16), "adamw"
+    if name == "lstm-bi":  # two bidirectional layers with dropout between them: oneDNN's layer loop
+        return LSTMTagger(1000, 128, 256, 2, bidirectional=True, dropout=0.1), (16, 24), "sgd-momentum"
     raise KeyError(name)
 
 
 def make_input(name: str, shape: tuple[int, ...], device: str = "cpu") -> torch.Tensor:
-    if name == "lstm":
+    if name.startswith("lstm"):
         return torch.randint(0, 1000, shape, device=device)
     return torch.randn(shape, device=device)

@@ -5,7 +5,8 @@ optimizer state exists, as in steady state), then measures a second step: glibc'
 bytes (arena ``uordblks`` + mmapped ``hblkhd``) read after every aten op under a ``TorchDispatchMode``, minus
 the heap before the step, plus the bytes of the parameters, buffers and optimizer state (which were already
 in the heap before the step). The batch is made inside the measured step. It prints one JSON line.
-The LSTM runs with oneDNN off (PyTorch's native RNN kernels; oneDNN's fused LSTM has its own workspace).
+The LSTMs run as PyTorch runs them by default on x86 (oneDNN's fused kernel, with its workspace); ``lstm-native``
+runs with oneDNN off (PyTorch's native RNN kernels).
 
 This is not layerscope: no layerscope code runs here, only torch and glibc.
 """
@@ -109,8 +110,6 @@ if __name__ == "__main__":
     results = {}
     for name in sys.argv[2:]:
         model, shape, optimizer = training_models.build(name)
-        # the LSTM runs PyTorch's native kernels, the ones layerscope models: oneDNN's fused CPU LSTM (the
-        # default on x86) keeps a workspace of its own
-        with torch.backends.mkldnn.flags(enabled=name != "lstm"):
+        with torch.backends.mkldnn.flags(enabled=not name.endswith("-native")):
             results[name] = measure(model, lambda: training_models.make_input(name, shape), optimizer)
     print(json.dumps(results))

@@ -33,6 +33,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ..errors import LayerscopeError, TraceError
 from ..rules import Call, OpCost, canonical_name
 from ..rules.backward import backward_cost
+from ..rules.onednn import onednn_lstm_applies, workspace_rule
 from .meta_memo import MetaMemo
 from .tracer import Tracer, TraceResult, meta_copy, _tensors
 
@@ -101,6 +102,10 @@ class LiveStorages(TorchDispatchMode):
             out = _fast_elementwise(func, args, kwargs, self.step_kinds)
         if out is _FAST_MISSING:
             out = self.memo(func, args, kwargs)
+        if self.phase in ("forward", "backward"):  # checkpointed regions recompute in backward
+            sized = workspace_rule(func.overloadpacket.__name__)
+            if sized is not None and torch.is_grad_enabled():
+                out = _with_workspace(out, sized(args))
         for t in _tensors(out, []):
             self.track(t)
         self.mark(func.__name__)
@@ -124,6 +129,14 @@ class LiveStorages(TorchDispatchMode):
                 e += 1
             out.append(tuple(live))
         return out
+
+
+def _with_workspace(out: tuple, nbytes: int) -> tuple:
+    """The op's outputs with its last one (the workspace, empty on meta) at its real size."""
+    ws = out[-1]
+    if not isinstance(ws, torch.Tensor) or ws.numel() * ws.element_size() >= nbytes:
+        return out
+    return (*out[:-1], torch.empty(nbytes // ws.element_size(), dtype=ws.dtype, device="meta"))
 
 
 # The optimizer step is elementwise arithmetic on tensors of one shape; on meta each op would run a Python
@@ -189,6 +202,9 @@ class TrainFunctions(TorchFunctionMode):
 
     - ``F.scaled_dot_product_attention`` runs as the fused (flash) kernel, as CPU and CUDA pick it: it saves
       the output and the log-sum-exp rows, not the attention matrix (on meta, sdpa would take the math path);
+    - ``nn.LSTM`` runs as PyTorch's CPU ``lstm`` runs it where oneDNN takes it (``rules.onednn``): one
+      ``mkldnn_rnn_layer`` per layer and direction, each keeping a workspace for backward instead of the
+      native kernel's per-step gates (on meta, ``lstm`` would take the native path);
     - with ``dtype`` (bf16-mixed / fp16-mixed): CUDA-style autocast, the floating arguments of autocast's
       lower-precision ops cast to ``dtype`` (weights once per forward, cached), of its fp32 ops cast up.
     """
@@ -239,13 +255,16 @@ class TrainFunctions(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.dtype is None:  # fp32 / pure low precision: only attention is rerouted (fast path)
+        if self.dtype is None:  # fp32 / pure low precision: only attention and LSTM are rerouted (fast path)
             if func is _F.scaled_dot_product_attention:
                 out = self._sdpa(args, kwargs)
                 if out is not None:
                     return out
             elif func is _F.multi_head_attention_forward:
                 return self._python_level(func, args, kwargs)
+            elif func is torch.lstm and not kwargs and len(args) == 9 and isinstance(args[1], (list, tuple)) \
+                    and onednn_lstm_applies(args[0], args[1], torch):
+                return _onednn_lstm(*args)
             return func(*args, **kwargs)
         name = self.names.get(func)
         if name is None:
@@ -285,6 +304,38 @@ class TrainFunctions(TorchFunctionMode):
         finally:
             for n, f in saved.items():
                 setattr(F, n, f)
+
+
+def _onednn_lstm(x: torch.Tensor, hx: Sequence[torch.Tensor], params: Sequence[torch.Tensor], has_biases: bool,
+                 num_layers: int, dropout: float, train: bool, bidirectional: bool, batch_first: bool) -> tuple:
+    """``torch.lstm`` as ``mkldnn_rnn`` (aten/src/ATen/native/mkldnn/RNN.cpp) runs it: time-major contiguous
+    input, one ``mkldnn_rnn_layer`` per layer and direction, directions concatenated, dropout between layers."""
+    with torch._C.DisableTorchFunction():
+        layer_input = (x.transpose(0, 1) if batch_first else x).contiguous()
+        h0, c0 = hx[0].contiguous(), hx[1].contiguous()
+        hidden = h0.shape[-1]
+        directions = 2 if bidirectional else 1
+        stride = 4 if has_biases else 2
+        hy, cy = [], []
+        for layer in range(num_layers):
+            outs = []
+            for d in range(directions):
+                i = layer * directions + d
+                w = list(params[i * stride:(i + 1) * stride])
+                if not has_biases:  # as mkldnn_rnn does: zeros the size of the weights
+                    w += [torch.zeros(w[0].shape, dtype=w[0].dtype, device=w[0].device),
+                          torch.zeros(w[1].shape, dtype=w[1].dtype, device=w[1].device)]
+                out = torch.ops.aten.mkldnn_rnn_layer(layer_input, w[0], w[1], w[2], w[3], h0[i], c0[i], d > 0, [],
+                                                      2, hidden, num_layers, has_biases, bidirectional,
+                                                      batch_first, train)
+                outs.append(out[0])
+                hy.append(out[1])
+                cy.append(out[2])
+            layer_input = outs[0] if directions == 1 else torch.cat(outs, -1)
+            if dropout and train and layer < num_layers - 1:
+                layer_input = torch.dropout(layer_input, dropout, True)
+        output = layer_input.transpose(0, 1) if batch_first else layer_input
+        return output, torch.stack(hy, 0), torch.stack(cy, 0)
 
 
 _HAS_TORCH_FUNCTION = ("has_torch_function", "has_torch_function_unary", "has_torch_function_variadic")
