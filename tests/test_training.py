@@ -315,3 +315,14 @@ def test_the_forward_is_traced_once(monkeypatch):
     model = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
     layerscope.training_cost(model, input_size=(4, 8), optimizer="sgd")
     assert calls == {"run": 1, "copy": 1}
+
+
+def test_a_module_called_twice_is_two_layers_with_their_call_number():
+    # torchvision's BasicBlock calls its one self.relu twice: two rows, told apart in every rendering
+    cost = layerscope.training_cost(torchvision.models.resnet18(), input_size=32, batch_size=2, optimizer="sgd")
+    relu = [x for x in cost.layers if x.name == "layer1.0.relu"]
+    assert [x.call for x in relu] == [0, 1]
+    assert [x.label for x in relu] == ["layer1.0.relu", "layer1.0.relu (call 2)"]
+    labels = [x.label for x in cost.layers]
+    assert len(labels) == len(set(labels))
+    assert list(cost.table.query("name == 'layer1.0.relu'")["call"]) == [0, 1]

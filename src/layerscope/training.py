@@ -44,6 +44,12 @@ class LayerTrainingCost:
     backward_known: bool
     saved_bytes: int  # activation bytes saved for backward that this layer saved first
     grad_bytes: int  # bytes of its parameters' gradients
+    call: int = 0  # which call of the module (a module used twice, like a shared ReLU, is two layers)
+
+    @property
+    def label(self) -> str:
+        """The name, with the call number from a module's second call on: ``layer1.0.relu (call 2)``."""
+        return self.name if self.call == 0 else f"{self.name} (call {self.call + 1})"
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class TrainingCost:
         """Per layer: forward and backward MACs, backward FLOPs, saved-for-backward bytes, gradient bytes."""
         import pandas as pd
 
-        return pd.DataFrame([{"name": x.name, "type": x.type, "forward_macs": x.forward_macs,
+        return pd.DataFrame([{"name": x.name, "call": x.call, "type": x.type, "forward_macs": x.forward_macs,
                               "backward_macs": x.backward_macs, "backward_flops": x.backward_flops,
                               "saved_bytes": x.saved_bytes, "grad_bytes": x.grad_bytes,
                               "complete": x.backward_known} for x in self.layers])
@@ -257,7 +263,7 @@ def training_cost(
         bwd_macs += bm
         bwd_flops += bf
         if node.kind != "input" or saved:
-            layers.append(LayerTrainingCost(node.name, node.type, fm, bm, bf, known, saved, grad))
+            layers.append(LayerTrainingCost(node.name, node.type, fm, bm, bf, known, saved, grad, node.call))
     totals = [sum(r) for r in step.timeline]
     peak = max(range(len(totals)), key=totals.__getitem__)
     timeline = tuple(MemoryPoint(i, phase, op, *row)

@@ -51,7 +51,7 @@ def format_cost(cost, top_k: int = 10, max_batch: int | None = None, memory: str
     if top:
         lines.append(f"top {len(top)} layers by activations saved for backward:")
         for layer in top:
-            lines.append(f"  {layer.name:<40} {layer.type:<20} {_mib(layer.saved_bytes):>14}")
+            lines.append(f"  {layer.label:<40} {layer.type:<20} {_mib(layer.saved_bytes):>14}")
     if max_batch is not None:
         lines.append(f"largest batch that fits {memory}: {max_batch}")
     return "\n".join(lines) + "\n"

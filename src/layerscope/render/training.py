@@ -60,6 +60,6 @@ def training_markdown(cost: Any, *, plot: str | None = None, top_k: int = 10) ->
     if top:
         out += [f"Top {len(top)} layers by activations saved for backward (each tensor counted once, in the "
                 "first layer that saves it):", "", "| layer | type | saved | backward MACs |", "|---|---|---:|---:|"]
-        out += [f"| {x.name} | {x.type} | {_mib(x.saved_bytes)} | {x.backward_macs:,} |" for x in top]
+        out += [f"| {x.label} | {x.type} | {_mib(x.saved_bytes)} | {x.backward_macs:,} |" for x in top]
         out.append("")
     return "\n".join(out)
