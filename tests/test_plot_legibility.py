@@ -162,3 +162,27 @@ def test_P1_regenerate_command_keeps_graph_depth(tmp_path, monkeypatch):
                  "--no-plots", "-o", "r.md"]) == 0
     header = (tmp_path / "r.md").read_text().splitlines()[2]
     assert "--graph-depth 3 --top-k 5 -o r.md" in header
+
+
+@pytest.mark.parametrize("batch", [1, 16])
+def test_training_memory_plot_labels_are_inside_and_apart(batch):
+    # the peak label, the phase names and the legend: inside the axes, none over another, none on the stack
+    import torchvision
+
+    from layerscope.render.training import plot_training_memory
+
+    cost = layerscope.training_cost(torchvision.models.resnet18(), input_size=64, batch_size=batch)
+    ax = plot_training_memory(cost)
+    renderer = _drawn(ax.figure)
+    frame = ax.get_window_extent(renderer)
+    texts = [t for t in ax.texts if t.get_text()]
+    phases = [t for t in texts if t.get_text() in ("forward", "backward", "step")]
+    assert [t.get_text() for t in phases] == ["forward", "backward", "step"]
+    boxes = [t.get_window_extent(renderer) for t in texts] + [ax.get_legend().get_window_extent(renderer)]
+    for box in boxes:
+        assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    for a, b in itertools.combinations(boxes, 2):
+        assert not _overlap(a, b)
+    # everything written sits above the highest live bytes of the step
+    top = ax.transData.transform((0, cost.peak_bytes / 2**20))[1]
+    assert all(box.y0 >= top for box in boxes)

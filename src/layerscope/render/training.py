@@ -24,22 +24,33 @@ def plot_training_memory(cost: Any, ax: Any = None) -> Any:
     series = [[getattr(p, k) / 2**20 for p in cost.timeline] for k in KINDS]
     ax.stackplot(xs, *series, labels=list(KINDS), colors=[_COLORS[k] for k in KINDS], linewidth=0)
     peak = max(cost.timeline, key=lambda p: p.total)
+    top = peak.total / 2**20
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(0, top * 1.3 if top > 0 else 1)  # headroom: the legend, the phase names and the peak label
     ax.axvline(peak.index, color="black", linewidth=0.8, linestyle="--")
-    ax.annotate(f"peak {_mib(peak.total)}\n({peak.phase}, {peak.op})", (peak.index, peak.total / 2**20),
-                xytext=(5, -5), textcoords="offset points", va="top", fontsize=8)
-    # phase boundaries
-    last = None
+    right = peak.index > xs[0] + 0.6 * (xs[-1] - xs[0])  # near the right edge: the label goes to its left
+    ax.annotate(f"peak {_mib(peak.total)}\n({peak.phase}, {peak.op})", (peak.index, top),
+                xytext=(-5 if right else 5, 12), textcoords="offset points", va="bottom",
+                ha="right" if right else "left", fontsize=8)
+    # the phases: a line where each begins, its name centred over its span at the top
+    from matplotlib.transforms import blended_transform_factory
+
+    spans: list[list[Any]] = []
     for p in cost.timeline:
-        if p.phase != last and last is not None:
-            ax.axvline(p.index, color="grey", linewidth=0.5)
-            ax.text(p.index, 0, f" {p.phase}", rotation=90, va="bottom", fontsize=7, color="grey")
-        last = p.phase
+        if not spans or spans[-1][0] != p.phase:
+            spans.append([p.phase, p.index, p.index])
+            if len(spans) > 1:
+                ax.axvline(p.index, color="grey", linewidth=0.5)
+        spans[-1][2] = p.index
+    along = blended_transform_factory(ax.transData, ax.transAxes)
+    for phase, a, b in spans:
+        if phase in ("forward", "backward", "step") and b > a:
+            ax.text((a + b) / 2, 0.97, phase, transform=along, ha="center", va="top", fontsize=8, color="#333")
     ax.set_xlabel("op of the training step")
     ax.set_ylabel("live MiB")
     ax.set_title(f"{cost.model}: training step memory (batch {cost.batch_size}, {cost.optimizer}, "
                  f"{cost.precision})")
-    ax.legend(loc="upper left", fontsize=7, ncols=3)
-    ax.set_xlim(xs[0], xs[-1])
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.92), fontsize=7, ncols=3)
     return ax
 
 
