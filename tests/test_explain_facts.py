@@ -72,3 +72,41 @@ def test_explainer_does_not_fall_back_when_the_message_is_garbage(explainer, req
     # the same numbers: the message text (which quotes PyTorch) differs only where it quotes the garbage
     keep = {k: v for k, v in plain.data.items() if k != "torch_message"}
     assert {k: v for k, v in again.data.items() if k != "torch_message"} == keep
+
+
+class TinyBNNet(nn.Module):
+    """Two stride-2 convs and a BatchNorm: at 4 px the BatchNorm sees a 1x1 map."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(8, 16, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        return self.bn(self.conv2(self.conv1(x)))
+
+
+@pytest.mark.parametrize("garble", [False, True])
+def test_LS109_batch_norm_at_one_value_per_channel(garble, request):
+    if garble:
+        request.getfixturevalue("garbled")
+    # 2 px: (2 + 2 - 3)//2 + 1 = 1 after conv1, 1 after conv2: batch 1 x 1x1 = one value per channel
+    report = layerscope.analyze(TinyBNNet(), input_size=(3, 2, 2), mode="train")
+    d = next(d for d in report.diagnostics if d.severity == "error")
+    assert d.code == "LS109" and d.module == "bn"
+    assert d.data["operands"][0] == [1, 16, 1, 1]
+    # the smallest input whose map reaches 2: (3 + 2 - 3)//2 + 1 = 2, (2 + 2 - 3)//2 + 1 = 1; 5 -> 3 -> 2
+    assert "an input of at least 5" in d.hint and "batch size 2" in d.hint
+    assert layerscope.analyze(TinyBNNet(), input_size=(3, 5, 5), mode="train").ok
+    assert layerscope.analyze(TinyBNNet(), input_size=(3, 2, 2), mode="train", batch_size=2).ok
+    assert layerscope.analyze(TinyBNNet(), input_size=(3, 2, 2)).ok  # eval: the running statistics
+
+
+def test_the_training_step_says_why_its_forward_failed():
+    from layerscope.errors import LayerscopeError
+
+    with pytest.raises(LayerscopeError) as info:
+        layerscope.training_cost(TinyBNNet(), input_size=(3, 2, 2), optimizer="sgd")
+    assert info.value.code == "LS980"
+    assert "LS109" in str(info.value) and "batch size 2" in info.value.hint

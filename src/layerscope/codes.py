@@ -28,8 +28,8 @@ class Code:
 
     @property
     def trace_failure(self) -> bool:
-        """LS100-LS108: the forward pass failed (always reported, whatever select/ignore say)."""
-        return self.kind == "diagnostic" and self.code <= "LS108"
+        """LS100-LS109: the forward pass failed (always reported, whatever select/ignore say)."""
+        return self.kind == "diagnostic" and self.code <= "LS109"
 
 
 def _d(code: str, severity: Severity, title: str, *places: str) -> Code:
@@ -54,6 +54,7 @@ TABLE: tuple[Code, ...] = (
     _d("LS106", "error", "view/reshape to an incompatible size", _EXPLAIN),
     _d("LS107", "error", "elementwise operands cannot broadcast", _EXPLAIN),
     _d("LS108", "error", "the forward needs tensor values (data-dependent control flow)", _EXPLAIN),
+    _d("LS109", "error", "a BatchNorm in training gets one value per channel", _EXPLAIN),
     _d("LS110", "warning", "silent broadcasting in a residual merge", "analysis/lints.py"),
     _d("LS111", "warning", "formula and traced shape disagree", "analysis/shapes.py"),
     _d("LS112", "warning", "input pixels dropped by floor division", "analysis/shapes.py"),
@@ -227,6 +228,12 @@ EXPLANATIONS: Mapping[str, Explanation] = {
         "Data-dependent control flow cannot be analyzed statically.",
         "if x.sum() > 0: ...",
         "Move the data-dependent part out of the analyzed module, or analyze the trunk only."),
+    "LS109": Explanation(
+        "A BatchNorm in training mode gets one value per channel (batch 1 and a 1x1 map): it has no variance.",
+        "Batch statistics need at least two values per channel; PyTorch refuses the call.",
+        "resnet18 trained at batch 1 on 32 px inputs: layer4's maps are 1x1",
+        "Train with batch size 2 or more, or an input large enough that the layer's map is bigger than 1x1; "
+        "in eval mode the running statistics are used."),
     "LS110": Explanation(
         "A residual add broadcasts one operand (a size-1 dim against a larger one) where both should match.",
         "It runs, but the shortcut is silently repeated: usually a pooled or squeezed tensor reached the add.",

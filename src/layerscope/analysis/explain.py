@@ -215,6 +215,10 @@ def explain_failure(graph: Graph, failure: Any) -> Diagnostic | None:
     op = getattr(failure, "op", "")
     if has_fact(op, "needs_values") or _is_data_dependent(failure):
         return explain_data_dependent(graph, failure)
+    if has_fact(op, "batch_statistics"):
+        single = explain_single_value(graph, failure)
+        if single is not None:
+            return single
     if _is_dtype_mismatch(failure):
         return explain_dtype(graph, failure)
     if in_family(op, "elementwise_binary"):
@@ -264,6 +268,36 @@ def explain_dtype(graph: Graph, failure: Any) -> Diagnostic:
         "give the input the layer's dtype (dtype=torch.float16 / inputs= of that dtype), or convert the "
         "model to one dtype (model.float())",
     )
+
+
+def explain_single_value(graph: Graph, failure: Any) -> Diagnostic | None:
+    """LS109: a batch-statistics norm in training gets one value per channel (batch times map size is 1)."""
+    if not failure.operands or _attrs(failure).get("training") is False:
+        return None
+    x = failure.operands[0]
+    shape = tuple(x.shape)
+    if len(shape) < 2 or math.prod(shape[:1] + shape[2:]) != 1:
+        return None
+    fixes = ["train with batch size 2 or more (batch_size=2, --batch-size 2)"]
+    spatial = ""
+    if len(shape) > 2 and x.producer is not None:
+        spatial = f" and a {'x'.join(map(str, shape[2:]))} map"
+        axis = 2 - len(shape)  # the first spatial axis, as a negative index
+        got = size_chain(graph, x.producer, axis)
+        if got is not None:
+            inp, steps = got
+            current = inp.outputs[0].shape[axis]
+            bigger = [s for s in input_sizes_for(steps, lambda out: out >= 2, current) if s > current]
+            if bigger:
+                fixes.append(f"an input of at least {min(bigger)} (the map here is then 2 or more: "
+                             f"{chain_text(steps, min(bigger))})")
+    return _diag(
+        "LS109", failure,
+        f"{failure.op} {_where(failure)} normalizes with the batch's statistics (training mode) but gets "
+        f"{describe(graph, x)}: batch {shape[0]}{spatial} is one value per channel, which has no variance",
+        "; or ".join(fixes) + "; in eval mode (mode='eval', the default of analyze) the running statistics "
+        "are used instead",
+        values_per_channel=1)
 
 
 def _is_data_dependent(failure: Any) -> bool:

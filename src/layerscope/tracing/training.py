@@ -525,10 +525,7 @@ def trace_step(model: nn.Module, args: tuple, kwargs: dict, *, optimizer: Any = 
                 with functions:
                     result = tracer.run(args, kwargs)
                 if result.failure is not None:
-                    f = result.failure
-                    where = f" in {f.module}" if f.module else ""
-                    raise TraceError(f"the forward pass failed{where} ({f.op}): {f.message}", code="LS980",
-                                     hint="run layerscope analyze on the model to see the shape error explained")
+                    raise _forward_failed(result)
                 output = tracer.output
                 tracer.output = None
                 loss = (loss_fn or default_loss)(output)
@@ -581,6 +578,21 @@ def trace_step(model: nn.Module, args: tuple, kwargs: dict, *, optimizer: Any = 
         grads.append(node.param_bytes * node.trainable_params // node.params if node.params else 0)
     return StepTrace(result, backward, saved, grads, live.replay(), live.ops, live.phases, unknown,
                      sum(saved), checkpointed)
+
+
+def _forward_failed(result: TraceResult) -> TraceError:
+    """LS980 for a training forward that raised, with the explainer's story where it has one (a BatchNorm
+    at one value per channel, a shape bug), else PyTorch's message."""
+    from ..analysis.explain import explain_failure
+
+    f = result.failure
+    where = f" in {f.module}" if f.module else ""
+    diag = explain_failure(result.graph, f)
+    if diag is not None:
+        return TraceError(f"the training forward failed ({diag.code}): {diag.message}", code="LS980",
+                          hint=diag.hint or "see layerscope rule " + diag.code)
+    return TraceError(f"the forward pass failed{where} ({f.op}): {f.message}", code="LS980",
+                      hint="run layerscope analyze on the model to see the shape error explained")
 
 
 def _cast_inputs(x: Any, dtype: torch.dtype) -> Any:
