@@ -256,6 +256,38 @@ def test_train_cost_command(capsys):
     assert "largest batch that fits 1GiB:" in out
 
 
+def test_train_cost_json(capsys, tmp_path):
+    out = tmp_path / "t.json"
+    code = main(["train-cost", "torchvision:resnet18", "-s", "32", "--batch-size", "2", "--optimizer", "sgd",
+                 "--memory", "1GiB", "--format", "json", "-o", str(out)])
+    assert code == 0
+    data = json.loads(out.read_text())
+    cost = layerscope.training_cost(torchvision.models.resnet18(), input_size=32, batch_size=2, optimizer="sgd")
+    assert data["peak_bytes"] == cost.peak_bytes and data["breakdown"] == cost.breakdown
+    assert data["memory"] == 2**30 and data["max_batch_size"] == cost.max_batch_size("1GiB")
+    assert sum(x["saved_bytes"] for x in data["layers"]) == cost.saved_bytes
+    assert [x["call"] for x in data["layers"] if x["name"] == "layer1.0.relu"] == [0, 1]
+
+
+def test_analyze_train_in_every_report_format(capsys, tmp_path):
+    """--train adds the training step to text, md, html (a section, the timeline inline) and json (under
+    "training", which a report reader ignores); csv, the per-layer table, is refused before tracing."""
+    base = ["analyze", "torchvision:resnet18", "-s", "32", "--batch-size", "2", "--train", "--optimizer", "sgd"]
+    cost = layerscope.training_cost(torchvision.models.resnet18(), input_size=32, batch_size=2, optimizer="sgd")
+    peak = f"{cost.peak_bytes / 2**20:,.1f} MiB"
+    assert main(base + ["-o", str(tmp_path / "r.html")]) == 0
+    page = (tmp_path / "r.html").read_text()
+    section = page[page.index('<section id="sec-training">'):page.index("<footer")]
+    assert peak in section and "<svg" in section and "layer1.0.relu (call 2)" in section
+    assert main(base + ["-o", str(tmp_path / "r.json")]) == 0
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["training"]["peak_bytes"] == cost.peak_bytes
+    assert layerscope.Report.from_dict(data).total_params == 11_689_512
+    capsys.readouterr()
+    assert main(base + ["-o", str(tmp_path / "r.csv")]) == 2
+    assert "LS940" in capsys.readouterr().err and not (tmp_path / "r.csv").exists()
+
+
 def test_check_max_train_memory_budget(capsys):
     args = ["check", "torchvision:resnet18", "-s", "32", "--batch-size", "2", "--no-config"]
     assert main(args + ["--max-train-memory", "100MiB"]) == 1  # 11.7M params * (4 + 4 + 8) bytes > 100 MiB

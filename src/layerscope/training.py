@@ -173,6 +173,10 @@ class TrainingCost:
             "backward_macs": self.backward_macs, "forward_flops": self.forward_flops,
             "backward_flops": self.backward_flops, "complete": self.complete, "unknown_ops": dict(self.unknown_ops),
             "checkpointed": list(self.checkpointed),
+            "layers": [{"name": x.name, "call": x.call, "type": x.type, "forward_macs": x.forward_macs,
+                        "backward_macs": x.backward_macs, "backward_flops": x.backward_flops,
+                        "backward_known": x.backward_known, "saved_bytes": x.saved_bytes, "grad_bytes": x.grad_bytes}
+                       for x in self.layers],
         }
 
 

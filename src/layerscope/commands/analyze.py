@@ -82,6 +82,13 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load_model
 
     check_output(args.output)  # before the analysis, which may take a while
+    if args.train and _format_for(args) == "csv":
+        from ..errors import ConfigError
+
+        raise ConfigError("--train adds a Training section to text, md, html and json output; csv is the per-layer "
+                          "table",
+                          hint="write -o report.md, report.html or report.json, or run layerscope train-cost SPEC "
+                               "-s SIZE --format json")
     size = input_size_from(args) if args.input_size else None
     if sys.stderr.isatty():  # big models take seconds: say what is happening (not in logs or pipes)
         at = " ".join(args.input_size or []) or " ".join(command_line_parts(args)) or "its own default input"
@@ -99,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
                                    command=_command_line(args), fold=not args.no_fold)
             if args.train and report.ok and fmt == "md":
                 written += _append_training(model, args)
+            elif args.train and report.ok and fmt in ("html", "json"):
+                _add_training(model, args, fmt)
         print(f"wrote {', '.join(written)}: {report!r}")
     else:
         text = render(report, fmt, args)
@@ -106,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
             from .train_cost import format_cost
 
             text = text.rstrip("\n") + "\n\n" + format_cost(_training(model, args), args.top_k)
+        elif args.train and report.ok and fmt == "json":
+            text = _json_with_training(text, _training(model, args))
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         rows = len(report.nodes)
         if fmt == "text" and args.depth is None and rows > LONG_TABLE:
@@ -123,6 +134,31 @@ def _training(model, args: argparse.Namespace):
 
     return training_cost(model, input_size=input_size_from(args), batch_size=args.batch_size,
                          optimizer=args.optimizer, precision=args.precision, checkpoint=args.checkpoint)
+
+
+def _json_with_training(text: str, cost) -> str:
+    """The JSON report with the training step under ``"training"`` (``TrainingCost.to_dict``; a reader of
+    reports, ``Report.from_json``, ignores it)."""
+    import json
+
+    data = json.loads(text)
+    data["training"] = cost.to_dict()
+    return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+def _add_training(model, args: argparse.Namespace, fmt: str) -> None:
+    """Put the training step into the written HTML page (a section, the timeline inline) or JSON report."""
+    cost = _training(model, args)
+    with open(args.output, encoding="utf-8") as fh:
+        text = fh.read()
+    if fmt == "html":
+        from ..render.html import training_section_html, with_section
+
+        text = with_section(text, training_section_html(cost, top_k=args.top_k, plots=not args.no_plots))
+    else:
+        text = _json_with_training(text, cost)
+    with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
 
 
 def _append_training(model, args: argparse.Namespace) -> list[str]:

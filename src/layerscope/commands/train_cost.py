@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory", default=None, metavar="BYTES",
                         help="device memory, e.g. 80GiB: also print the largest batch size that fits")
     parser.add_argument("--top-k", type=int, default=10, help="layers in the top saved-activations table")
+    parser.add_argument("--format", choices=["text", "json"], default="text",
+                        help="text (default) or json: TrainingCost.to_dict() with every layer, and max_batch_size")
     parser.add_argument("-o", "--output", default=None, help="write the text to this file")
 
 
@@ -67,5 +69,13 @@ def run(args: argparse.Namespace) -> int:
     cost = training_cost(model, input_size=input_size_from(args), batch_size=args.batch_size,
                          optimizer=args.optimizer, precision=args.precision, checkpoint=args.checkpoint)
     best = cost.max_batch_size(memory) if memory is not None else None
-    emit(format_cost(cost, args.top_k, best, args.memory), args.output)
+    if args.format == "json":
+        import json
+
+        data = cost.to_dict()
+        if memory is not None:
+            data["memory"], data["max_batch_size"] = memory, best
+        emit(json.dumps(data, indent=1, sort_keys=True) + "\n", args.output)
+    else:
+        emit(format_cost(cost, args.top_k, best, args.memory), args.output)
     return 0

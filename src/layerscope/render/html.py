@@ -452,6 +452,28 @@ def report_html(report: Any, *, max_rows: int | None = 400, max_depth: int | Non
     )
 
 
+def training_section_html(cost: Any, *, top_k: int = 10, plots: bool = True) -> str:
+    """The Training section of the page (``analyze --train -o report.html``): the markdown report's section with
+    the memory timeline inline as SVG, so the page stays one file."""
+    from .training import plot_training_memory, training_markdown
+
+    md = training_markdown(cost, plot=None, top_k=top_k)
+    _, ((heading, text),) = _sections(md)
+    figure = ""
+    if plots:
+        figure = ('<figure id="plot-training-memory"><figcaption>live bytes after every op of forward, backward '
+                  'and step, stacked by kind, the peak marked</figcaption>'
+                  + _svg(plot_training_memory(cost).figure) + "</figure>")
+    return (f'<section id="sec-training"><h2 id="{slug(heading)}">{inline_markdown(heading)}</h2>'
+            + markdown_to_html(text) + figure + "</section>")
+
+
+def with_section(page: str, section: str) -> str:
+    """``page`` (a full report) with ``section`` added after its last section, before the footer."""
+    at = page.rindex('<footer class="muted">')
+    return page[:at] + section + "\n" + page[at:]
+
+
 def _fragment(report: Any, preamble: str, sections: list[tuple[str, str]], *, max_depth: int | None,
               max_rows: int | None, root: str | None) -> str:
     """The notebook form: title line, error banner, summary, layer table (first ``max_rows``), diagnostics."""
