@@ -25,6 +25,7 @@ class Entry(NamedTuple):
     name: str  # reports/NAME.md
     spec: str
     input_size: str = "224"
+    options: tuple[str, ...] = ()  # more analyze options (the training example's --train ...)
 
 
 #: our own implementations (examples/) then torchvision's reference models, built with weights=None
@@ -42,6 +43,9 @@ ENTRIES: list[Entry] = [
     Entry("torchvision_densenet121", "torchvision:densenet121"),
     Entry("torchvision_efficientnet_b0", "torchvision:efficientnet_b0"),
     Entry("torchvision_mobilenet_v3_large", "torchvision:mobilenet_v3_large"),
+    # the training question: one AdamW step at batch 32 (the "Training" section and its memory timeline)
+    Entry("resnet18_training", "examples/resnet.py:resnet18", "224",
+          ("--batch-size", "32", "--train", "--optimizer", "adamw", "--precision", "fp32")),
 ]
 
 
@@ -51,7 +55,8 @@ HTML_ENTRIES: list[str] = ["torchvision_resnet50", "torchvision_densenet121"]
 
 def analyze_argv(entry: Entry, out_dir: str = "reports", ext: str = "md") -> list[str]:
     """The ``layerscope`` command line that writes this report (relative paths, run from the repository root)."""
-    return ["analyze", entry.spec, "--input-size", entry.input_size, "-o", f"{out_dir}/{entry.name}.{ext}"]
+    return ["analyze", entry.spec, "--input-size", entry.input_size, *entry.options, "-o",
+            f"{out_dir}/{entry.name}.{ext}"]
 
 
 def make_report(entry: Entry, out_dir: str = "reports", ext: str = "md") -> int:
@@ -109,7 +114,7 @@ def main(argv: list[str]) -> int:
         if e.name in HTML_ENTRIES:
             make_report(e, ext="html")
     if not argv or "comparison" in argv:
-        make_comparison(ENTRIES)
+        make_comparison([e for e in ENTRIES if not e.options])  # each model once
     if not argv or "scaling" in argv:
         make_scaling()
     return 0

@@ -164,9 +164,10 @@ def test_P1_regenerate_command_keeps_graph_depth(tmp_path, monkeypatch):
     assert "--graph-depth 3 --top-k 5 -o r.md" in header
 
 
-@pytest.mark.parametrize("batch", [1, 16])
+@pytest.mark.parametrize("batch", [1, 16, 64])  # the peak in the step (model states), then in backward
 def test_training_memory_plot_labels_are_inside_and_apart(batch):
-    # the peak label, the phase names and the legend: inside the axes, none over another, none on the stack
+    # the peak label and the phase names inside the axes, the legend below them; none over another, none on
+    # the stack
     import torchvision
 
     from layerscope.render.training import plot_training_memory
@@ -178,10 +179,16 @@ def test_training_memory_plot_labels_are_inside_and_apart(batch):
     texts = [t for t in ax.texts if t.get_text()]
     phases = [t for t in texts if t.get_text() in ("forward", "backward", "step")]
     assert [t.get_text() for t in phases] == ["forward", "backward", "step"]
-    boxes = [t.get_window_extent(renderer) for t in texts] + [ax.get_legend().get_window_extent(renderer)]
+    boxes = [t.get_window_extent(renderer) for t in texts]
     for box in boxes:
         assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
-    for a, b in itertools.combinations(boxes, 2):
+    legend = ax.get_legend().get_window_extent(renderer)
+    figure = ax.figure.bbox
+    assert legend.y1 <= frame.y0 and figure.y0 <= legend.y0  # below the axes, on the figure
+    for label in ax.get_xticklabels() + [ax.xaxis.label]:
+        if label.get_text():
+            assert not _overlap(label.get_window_extent(renderer), legend)
+    for a, b in itertools.combinations(boxes + [legend], 2):
         assert not _overlap(a, b)
     # everything written sits above the highest live bytes of the step
     top = ax.transData.transform((0, cost.peak_bytes / 2**20))[1]

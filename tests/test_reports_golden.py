@@ -26,7 +26,7 @@ def _make_reports_module():
     return mod
 
 
-@pytest.mark.parametrize("name", ["resnet18"])
+@pytest.mark.parametrize("name", ["resnet18", "resnet18_training"])
 def test_committed_report_is_up_to_date(name, tmp_path, monkeypatch):
     mk = _make_reports_module()
     entry = next(e for e in mk.ENTRIES if e.name == name)
@@ -59,7 +59,8 @@ def test_committed_report_is_up_to_date(name, tmp_path, monkeypatch):
         f"{os.path.relpath(__file__, ROOT)}) and commit the result")
     for f in pngs:
         assert f"]({f})" in committed and os.path.exists(os.path.join(ROOT, "reports", f))
-    assert len(pngs) == 4  # shapes, receptive field, top layers, graph
+    # shapes, receptive field, top layers, graph (and the training step's memory timeline)
+    assert len(pngs) == (5 if "--train" in entry.options else 4)
 
 
 @pytest.mark.slow
@@ -74,6 +75,8 @@ def test_every_committed_report_is_up_to_date():
     mk = _make_reports_module()
     stale = []
     for e in mk.ENTRIES:
+        if e.options:  # the training example: test_committed_report_is_up_to_date runs its command
+            continue
         report = layerscope.analyze(load_model(e.spec if e.spec.startswith("torchvision:") else
                                                os.path.join(ROOT, e.spec)), input_size=int(e.input_size))
         plots = {key: f"{e.name}_{suffix}.png" for key, (suffix, _) in REPORT_PLOTS.items()
@@ -123,7 +126,7 @@ def test_every_committed_report_links_existing_plots():
             pytest.fail(f"reports/{e.name}.md is missing: run python scripts/make_reports.py")
         text = open(path, encoding="utf-8").read()
         assert text.startswith(f"# {e.spec}\n")
-        assert f"`layerscope analyze {e.spec} --input-size {e.input_size} -o reports/{e.name}.md`" in text
+        assert f"`layerscope {' '.join(mk.analyze_argv(e))}`" in text
         for link in re.findall(r"\]\(([^)]+\.png)\)", text):
             assert os.path.exists(os.path.join(ROOT, "reports", link)), link
     assert os.path.exists(os.path.join(ROOT, "reports", "comparison.md"))

@@ -26,7 +26,7 @@ def plot_training_memory(cost: Any, ax: Any = None) -> Any:
     peak = max(cost.timeline, key=lambda p: p.total)
     top = peak.total / 2**20
     ax.set_xlim(xs[0], xs[-1])
-    ax.set_ylim(0, top * 1.3 if top > 0 else 1)  # headroom: the legend, the phase names and the peak label
+    ax.set_ylim(0, top * 1.35 if top > 0 else 1)  # headroom: the legend, the phase names and the peak label
     ax.axvline(peak.index, color="black", linewidth=0.8, linestyle="--")
     right = peak.index > xs[0] + 0.6 * (xs[-1] - xs[0])  # near the right edge: the label goes to its left
     ax.annotate(f"peak {_mib(peak.total)}\n({peak.phase}, {peak.op})", (peak.index, top),
@@ -50,7 +50,9 @@ def plot_training_memory(cost: Any, ax: Any = None) -> Any:
     ax.set_ylabel("live MiB")
     ax.set_title(f"{cost.model}: training step memory (batch {cost.batch_size}, {cost.optimizer}, "
                  f"{cost.precision})")
-    ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.92), fontsize=7, ncols=3)
+    # the legend under the axes: inside, it would meet the peak label wherever the peak is
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=7, ncols=len(KINDS), frameon=False)
+    ax.figure.subplots_adjust(bottom=0.2)
     return ax
 
 
