@@ -288,6 +288,26 @@ def test_analyze_train_in_every_report_format(capsys, tmp_path):
     assert "LS940" in capsys.readouterr().err and not (tmp_path / "r.csv").exists()
 
 
+def test_analyze_train_memory_gives_the_largest_batch(capsys, tmp_path):
+    base = ["analyze", "torchvision:resnet18", "-s", "32", "--batch-size", "2", "--train", "--optimizer", "sgd"]
+    best = layerscope.training_cost(torchvision.models.resnet18(), input_size=32, batch_size=2,
+                                    optimizer="sgd").max_batch_size("256MiB")
+    assert best > 2
+    assert main(base + ["--memory", "256MiB", "-o", str(tmp_path / "r.md"), "--no-plots"]) == 0
+    md = (tmp_path / "r.md").read_text()
+    assert f"The largest batch that fits 256MiB: **{best:,}**" in md
+    assert "--memory 256MiB" in md.splitlines()[2]  # the command that made the report
+    capsys.readouterr()
+    assert main(base + ["--memory", "256MiB", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["training"]["max_batch_size"] == best and data["training"]["memory"] == 256 * 2**20
+    # refused before any tracing: --memory without --train, and a quantity that is not one
+    assert main(base[:6] + ["--memory", "256MiB"]) == 2
+    assert "LS940" in capsys.readouterr().err
+    assert main(base + ["--memory", "lots", "-o", str(tmp_path / "x.md")]) == 2
+    assert "LS947" in capsys.readouterr().err and not (tmp_path / "x.md").exists()
+
+
 def test_check_max_train_memory_budget(capsys):
     args = ["check", "torchvision:resnet18", "-s", "32", "--batch-size", "2", "--no-config"]
     assert main(args + ["--max-train-memory", "100MiB"]) == 1  # 11.7M params * (4 + 4 + 8) bytes > 100 MiB

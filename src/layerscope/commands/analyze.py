@@ -74,6 +74,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--no-fold"]
     if getattr(args, "train", False):
         parts += ["--train", "--optimizer", args.optimizer, "--precision", args.precision]
+        if getattr(args, "memory", None):
+            parts += ["--memory", args.memory]
     return " ".join(parts + ["-o", args.output])
 
 
@@ -82,6 +84,16 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load_model
 
     check_output(args.output)  # before the analysis, which may take a while
+    if args.memory is not None and not args.train:
+        from ..errors import ConfigError
+
+        raise ConfigError("--memory is the device memory of the training step: it needs --train",
+                          hint="add --train (the largest batch that fits goes in the Training section), or run "
+                               "layerscope train-cost SPEC -s SIZE --memory " + args.memory)
+    if args.memory is not None:
+        from ..check import parse_quantity
+
+        parse_quantity(args.memory, what="--memory")  # a bad quantity fails before the analysis
     if args.train and _format_for(args) == "csv":
         from ..errors import ConfigError
 
@@ -114,9 +126,12 @@ def run(args: argparse.Namespace) -> int:
         if args.train and report.ok and fmt == "text":
             from .train_cost import format_cost
 
-            text = text.rstrip("\n") + "\n\n" + format_cost(_training(model, args), args.top_k)
+            cost = _training(model, args)
+            best = _fits(cost, args)
+            text = text.rstrip("\n") + "\n\n" + format_cost(cost, args.top_k, best and best[1], args.memory)
         elif args.train and report.ok and fmt == "json":
-            text = _json_with_training(text, _training(model, args))
+            cost = _training(model, args)
+            text = _json_with_training(text, cost, _fits(cost, args))
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         rows = len(report.nodes)
         if fmt == "text" and args.depth is None and rows > LONG_TABLE:
@@ -136,13 +151,22 @@ def _training(model, args: argparse.Namespace):
                          optimizer=args.optimizer, precision=args.precision, checkpoint=args.checkpoint)
 
 
-def _json_with_training(text: str, cost) -> str:
+def _fits(cost, args: argparse.Namespace) -> tuple[str, int] | None:
+    """``(--memory as written, the largest batch that fits it)``, or None without --memory."""
+    return None if args.memory is None else (args.memory, cost.max_batch_size(args.memory))
+
+
+def _json_with_training(text: str, cost, fits: tuple[str, int] | None = None) -> str:
     """The JSON report with the training step under ``"training"`` (``TrainingCost.to_dict``; a reader of
     reports, ``Report.from_json``, ignores it)."""
     import json
 
     data = json.loads(text)
     data["training"] = cost.to_dict()
+    if fits is not None:
+        from ..check import parse_quantity
+
+        data["training"]["memory"], data["training"]["max_batch_size"] = parse_quantity(fits[0]), fits[1]
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
@@ -154,9 +178,10 @@ def _add_training(model, args: argparse.Namespace, fmt: str) -> None:
     if fmt == "html":
         from ..render.html import training_section_html, with_section
 
-        text = with_section(text, training_section_html(cost, top_k=args.top_k, plots=not args.no_plots))
+        text = with_section(text, training_section_html(cost, top_k=args.top_k, plots=not args.no_plots,
+                                                        fits=_fits(cost, args)))
     else:
-        text = _json_with_training(text, cost)
+        text = _json_with_training(text, cost, _fits(cost, args))
     with open(args.output, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(text)
 
@@ -178,5 +203,5 @@ def _append_training(model, args: argparse.Namespace) -> list[str]:
         plot = os.path.basename(path)
         written.append(path)
     with open(args.output, "a", encoding="utf-8", newline="\n") as fh:
-        fh.write("\n" + training_markdown(cost, plot=plot, top_k=args.top_k))
+        fh.write("\n" + training_markdown(cost, plot=plot, top_k=args.top_k, fits=_fits(cost, args)))
     return written

@@ -19,8 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="224 (a Nx3x224x224 batch), CxHxW; several for several inputs")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default 1)")
     add_training_arguments(parser)
-    parser.add_argument("--memory", default=None, metavar="BYTES",
-                        help="device memory, e.g. 80GiB: also print the largest batch size that fits")
     parser.add_argument("--top-k", type=int, default=10, help="layers in the top saved-activations table")
     parser.add_argument("--format", choices=["text", "json"], default="text",
                         help="text (default) or json: TrainingCost.to_dict() with every layer, and max_batch_size")
@@ -32,6 +30,8 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=PRECISIONS, default="fp32", help="precision (default fp32)")
     parser.add_argument("--checkpoint", nargs="+", default=None, metavar="MODULE",
                         help="module names run under activation checkpointing")
+    parser.add_argument("--memory", default=None, metavar="BYTES",
+                        help="device memory, e.g. 80GiB: also give the largest batch size that fits")
 
 
 def _mib(n: int) -> str:

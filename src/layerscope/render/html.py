@@ -452,12 +452,13 @@ def report_html(report: Any, *, max_rows: int | None = 400, max_depth: int | Non
     )
 
 
-def training_section_html(cost: Any, *, top_k: int = 10, plots: bool = True) -> str:
+def training_section_html(cost: Any, *, top_k: int = 10, plots: bool = True,
+                          fits: tuple[str, int] | None = None) -> str:
     """The Training section of the page (``analyze --train -o report.html``): the markdown report's section with
     the memory timeline inline as SVG, so the page stays one file."""
     from .training import plot_training_memory, training_markdown
 
-    md = training_markdown(cost, plot=None, top_k=top_k)
+    md = training_markdown(cost, plot=None, top_k=top_k, fits=fits)
     _, ((heading, text),) = _sections(md)
     figure = ""
     if plots:

@@ -52,12 +52,13 @@ def plot_training_memory(cost: Any, ax: Any = None) -> Any:
                  f"{cost.precision})")
     # the legend under the axes: inside, it would meet the peak label wherever the peak is
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=7, ncols=len(KINDS), frameon=False)
-    ax.figure.subplots_adjust(bottom=0.2)
     return ax
 
 
-def training_markdown(cost: Any, *, plot: str | None = None, top_k: int = 10) -> str:
-    """The "Training" section: peak and breakdown, backward cost, the timeline plot, top saved-activation layers."""
+def training_markdown(cost: Any, *, plot: str | None = None, top_k: int = 10,
+                      fits: tuple[str, int] | None = None) -> str:
+    """The "Training" section: peak and breakdown, backward cost, the timeline plot, top saved-activation layers;
+    ``fits``: ``(memory as written, TrainingCost.max_batch_size of it)``."""
     out = ["## Training", "",
            f"One training step, batch {cost.batch_size}, {cost.optimizer}, {cost.precision}, measured on meta "
            f"tensors (`layerscope.training_cost`). Peak **{_mib(cost.peak_bytes)}** in {cost.peak_phase} "
@@ -67,6 +68,11 @@ def training_markdown(cost: Any, *, plot: str | None = None, top_k: int = 10) ->
     out += ["", f"Forward MACs {cost.forward_macs:,}, backward MACs {cost.backward_macs:,} "
                 f"(forward FLOPs {cost.forward_flops:,}, backward FLOPs {cost.backward_flops:,}"
                 + ("" if cost.complete else ", partial") + ").", ""]
+    if fits is not None:
+        memory, best = fits
+        out += [f"The largest batch that fits {memory}: **{best:,}** (`TrainingCost.max_batch_size`, verified by "
+                "a trace at it and at one more)." if best else
+                f"No batch fits {memory}: batch 1 already needs more (`TrainingCost.max_batch_size` is 0).", ""]
     if plot:
         out += ["![training step memory](" + plot + ")", ""]
     top = cost.top_saved(top_k)
