@@ -22,10 +22,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import training_models  # noqa: E402
 
-ORACLE_MODELS = ["resnet18", "vit", "unet", "mobilenet_v3", "lstm", "lstm-native", "lstm-bi"]
+ORACLE_MODELS = ["resnet18", "vit", "unet", "mobilenet_v3", "lstm", "lstm-native", "lstm-bi", "lstm-bf16"]
 # the LSTMs run oneDNN's fused CPU kernel (PyTorch's default on x86), whose workspace rules.onednn sizes
 # exactly: held to 2%; "lstm-native" runs PyTorch's native kernels (oneDNN off, in the oracle and here)
 TOLERANCE = {"lstm": 0.02, "lstm-bi": 0.02}
+if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    TOLERANCE["lstm-bf16"] = 0.02  # oneDNN's bf16 LSTM (else the native kernels run it, in both)
 
 
 # ------------------------------------------------------------------------------- the allocator oracle
@@ -43,8 +45,9 @@ def measured() -> dict:
 def test_peak_memory_matches_the_allocator(measured, name):
     model, shape, optimizer = training_models.build(name)
     x = training_models.make_input(name, shape, "meta")
+    precision = "bf16" if name.endswith("-bf16") else "fp32"
     with torch.backends.mkldnn.flags(enabled=not name.endswith("-native")):
-        cost = layerscope.training_cost(model, inputs=x, optimizer=optimizer)
+        cost = layerscope.training_cost(model, inputs=x, optimizer=optimizer, precision=precision)
     real = measured[name]
     assert abs(cost.peak_bytes - real["peak"]) <= TOLERANCE.get(name, 0.10) * real["peak"], (cost.peak_bytes, real)
     # and the part that is not known in advance (activations, gradients, temporaries): within 20%

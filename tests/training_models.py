@@ -58,7 +58,7 @@ def build(name: str) -> tuple[nn.Module, tuple[int, ...], str]:
         return UNet(), (4, 3, 96, 96), "sgd-momentum"
     if name == "mobilenet_v3":
         return torchvision.models.mobilenet_v3_small(), (8, 3, 128, 128), "sgd"
-    if name in ("lstm", "lstm-native"):  # -native: measured and predicted with oneDNN off
+    if name in ("lstm", "lstm-native", "lstm-bf16"):  # -native: oneDNN off; -bf16: the whole step in bf16
         return LSTMTagger(1000, 256, 512, 1), (32, 16), "adamw"
     if name == "lstm-bi":  # two bidirectional layers with dropout between them: oneDNN's layer loop
         return LSTMTagger(1000, 128, 256, 2, bidirectional=True, dropout=0.1), (16, 24), "sgd-momentum"

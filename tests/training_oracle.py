@@ -6,7 +6,8 @@ bytes (arena ``uordblks`` + mmapped ``hblkhd``) read after every aten op under a
 the heap before the step, plus the bytes of the parameters, buffers and optimizer state (which were already
 in the heap before the step). The batch is made inside the measured step. It prints one JSON line.
 The LSTMs run as PyTorch runs them by default on x86 (oneDNN's fused kernel, with its workspace); ``lstm-native``
-runs with oneDNN off (PyTorch's native RNN kernels).
+runs with oneDNN off (PyTorch's native RNN kernels), ``lstm-bf16`` in bfloat16 (oneDNN's bf16 kernel where the CPU
+has one).
 
 This is not layerscope: no layerscope code runs here, only torch and glibc.
 """
@@ -110,6 +111,8 @@ if __name__ == "__main__":
     results = {}
     for name in sys.argv[2:]:
         model, shape, optimizer = training_models.build(name)
+        if name.endswith("-bf16"):  # precision="bf16": the model (and so the step) in bfloat16
+            model = model.to(torch.bfloat16)
         with torch.backends.mkldnn.flags(enabled=not name.endswith("-native")):
             results[name] = measure(model, lambda: training_models.make_input(name, shape), optimizer)
     print(json.dumps(results))
