@@ -237,16 +237,9 @@ def test_data_dependent_control_flow_is_ls108():
 
 
 def test_broadcast_failure_against_a_constant_is_ls107():
-    class AddBias(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 8, 3, padding=1)
-            self.register_buffer("offset", torch.zeros(5))
+    from shared_models import AddConstant
 
-        def forward(self, x):
-            return self.conv(x) + self.offset
-
-    report = layerscope.analyze(AddBias(), input_size=16)
+    report = layerscope.analyze(AddConstant(), input_size=16)
     d = errors(report)[0]
     assert d.code == "LS107"
     assert "(1, 8, 16, 16) from conv" in d.message and "(5,) from a constant" in d.message

@@ -9,6 +9,7 @@ import torch.nn as nn
 import layerscope
 import layerscope.tracing.tracer as tracer_module
 from examples.buggy import BUG_CASES
+from shared_models import AddConstant
 
 GARBAGE = "xyzzy: nothing to see here"
 
@@ -31,16 +32,6 @@ class DataGate(nn.Module):
     def forward(self, x):
         y = self.conv(x)
         return y if y.mean().item() > 0 else -y
-
-
-class AddConstant(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
-        self.register_buffer("offset", torch.zeros(5))
-
-    def forward(self, x):
-        return self.conv(x) + self.offset
 
 
 def _first_error(model, shape):
