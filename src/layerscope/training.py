@@ -7,7 +7,7 @@ and no real memory is allocated (see ``layerscope.tracing.training`` for how it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 KINDS = ("params", "buffers", "grads", "optimizer", "activations", "workspace")
@@ -173,10 +173,7 @@ class TrainingCost:
             "backward_macs": self.backward_macs, "forward_flops": self.forward_flops,
             "backward_flops": self.backward_flops, "complete": self.complete, "unknown_ops": dict(self.unknown_ops),
             "checkpointed": list(self.checkpointed),
-            "layers": [{"name": x.name, "call": x.call, "type": x.type, "forward_macs": x.forward_macs,
-                        "backward_macs": x.backward_macs, "backward_flops": x.backward_flops,
-                        "backward_known": x.backward_known, "saved_bytes": x.saved_bytes, "grad_bytes": x.grad_bytes}
-                       for x in self.layers],
+            "layers": [asdict(x) for x in self.layers],
         }
 
 

@@ -84,19 +84,16 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load_model
 
     check_output(args.output)  # before the analysis, which may take a while
-    if args.memory is not None and not args.train:
-        from ..errors import ConfigError
+    from ..check import parse_quantity
+    from ..errors import ConfigError
 
+    if args.memory is not None and not args.train:
         raise ConfigError("--memory is the device memory of the training step: it needs --train",
                           hint="add --train (the largest batch that fits goes in the Training section), or run "
                                "layerscope train-cost SPEC -s SIZE --memory " + args.memory)
     if args.memory is not None:
-        from ..check import parse_quantity
-
         parse_quantity(args.memory, what="--memory")  # a bad quantity fails before the analysis
     if args.train and _format_for(args) == "csv":
-        from ..errors import ConfigError
-
         raise ConfigError("--train adds a Training section to text, md, html and json output; csv is the per-layer "
                           "table",
                           hint="write -o report.md, report.html or report.json, or run layerscope train-cost SPEC "
@@ -161,12 +158,10 @@ def _json_with_training(text: str, cost, fits: tuple[str, int] | None = None) ->
     reports, ``Report.from_json``, ignores it)."""
     import json
 
-    data = json.loads(text)
-    data["training"] = cost.to_dict()
-    if fits is not None:
-        from ..check import parse_quantity
+    from .train_cost import cost_dict
 
-        data["training"]["memory"], data["training"]["max_batch_size"] = parse_quantity(fits[0]), fits[1]
+    data = json.loads(text)
+    data["training"] = cost_dict(cost, *(fits or ()))
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 

@@ -38,6 +38,16 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:,.1f} MiB"
 
 
+def cost_dict(cost, memory: str | None = None, best: int | None = None) -> dict:
+    """``TrainingCost.to_dict()``, with ``memory`` (bytes) and ``max_batch_size`` when ``--memory`` was given."""
+    from ..check import parse_quantity
+
+    data = cost.to_dict()
+    if memory is not None:
+        data["memory"], data["max_batch_size"] = parse_quantity(memory, what="--memory"), best
+    return data
+
+
 def format_cost(cost, top_k: int = 10, max_batch: int | None = None, memory: str | None = None) -> str:
     lines = [f"{cost.model}: one training step, batch {cost.batch_size}, {cost.optimizer}, {cost.precision}",
              f"peak memory: {_mib(cost.peak_bytes)} ({cost.peak_bytes:,} bytes), in {cost.peak_phase} "
@@ -72,10 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         import json
 
-        data = cost.to_dict()
-        if memory is not None:
-            data["memory"], data["max_batch_size"] = memory, best
-        emit(json.dumps(data, indent=1, sort_keys=True) + "\n", args.output)
+        emit(json.dumps(cost_dict(cost, args.memory, best), indent=1, sort_keys=True) + "\n", args.output)
     else:
         emit(format_cost(cost, args.top_k, best, args.memory), args.output)
     return 0

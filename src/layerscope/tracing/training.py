@@ -60,6 +60,7 @@ class LiveStorages(TorchDispatchMode):
         self.default = "activations"
         self.memo = MetaMemo()  # a repeated call's meta kernel is not run again (meta_memo.py)
         self.step_kinds: dict[Any, int] = {}  # op -> its kind for the step's fast path (_step_kind)
+        self.workspaces: dict[Any, Any] = {}  # op -> its workspace rule (rules.onednn) or None, looked up once
 
     def track(self, t: Any, kind: str | None = None) -> int | None:
         if not isinstance(t, torch.Tensor) or t.device.type != "meta":
@@ -103,7 +104,9 @@ class LiveStorages(TorchDispatchMode):
         if out is _FAST_MISSING:
             out = self.memo(func, args, kwargs)
         if self.phase in ("forward", "backward"):  # checkpointed regions recompute in backward
-            sized = workspace_rule(func.overloadpacket.__name__)
+            if func not in self.workspaces:
+                self.workspaces[func] = workspace_rule(func.overloadpacket.__name__)
+            sized = self.workspaces[func]
             if sized is not None and torch.is_grad_enabled():
                 out = _with_workspace(out, sized(args))
         for t in _tensors(out, []):
